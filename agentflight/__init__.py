@@ -1,0 +1,1 @@
+"""The agentflight console script."""

@@ -1,0 +1,45 @@
+"""The ``agentflight`` console script.
+
+Thin by design: every subcommand parses its flags and calls one function of the package it
+belongs to. Each command group lives in a module of its own and registers itself in
+:func:`build_app`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+__all__ = ["main"]
+
+SERVER_EXTRA_HINT = (
+    "agentflight: this command needs the server extra. Install it with:\n"
+    "    pip install 'agentflight[server]'"
+)
+
+
+def build_app():  # type: ignore[no-untyped-def]
+    """Assemble the Typer application from the command modules."""
+    import typer
+
+    from agentflight.cli import db
+
+    app = typer.Typer(
+        name="agentflight",
+        help="A flight recorder for LLM agents.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.add_typer(db.app, name="db")
+    db.register(app)
+    return app
+
+
+def main() -> None:
+    """Entry point of the ``agentflight`` script."""
+    try:
+        app = build_app()
+    except ImportError as exc:  # the tracer-only install has no typer, clickhouse-connect, ...
+        print(f"{SERVER_EXTRA_HINT}\n({exc})", file=sys.stderr)
+        raise SystemExit(2) from None
+    app()

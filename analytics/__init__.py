@@ -1,0 +1,3 @@
+"""agentflight analytics package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""agentflight collector package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""agentflight dashboards package."""
+
+__all__: list[str] = []

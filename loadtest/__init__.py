@@ -1,0 +1,3 @@
+"""agentflight loadtest package."""
+
+__all__: list[str] = []

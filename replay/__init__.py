@@ -1,0 +1,3 @@
+"""agentflight replay package."""
+
+__all__: list[str] = []
