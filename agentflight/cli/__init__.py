@@ -8,6 +8,10 @@ belongs to. Each command group lives in a module of its own and registers itself
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["main"]
 
@@ -17,7 +21,7 @@ SERVER_EXTRA_HINT = (
 )
 
 
-def build_app():  # type: ignore[no-untyped-def]
+def build_app() -> typer.Typer:
     """Assemble the Typer application from the command modules."""
     import typer
 

@@ -1,0 +1,190 @@
+"""The storage client: the one place agentflight talks to ClickHouse (clickhouse-connect).
+
+Queries are parameterised with ClickHouse's server-side binding, ``{name:Type}``; user
+values never go into SQL text. ``{db:Identifier}`` is always bound to the configured
+database, so callers write ``SELECT ... FROM {db:Identifier}.genai_spans``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from collector import settings
+from collector.errors import AgentflightStorageError, StorageUnavailableError
+from collector.schema import OTEL_TRACES_COLUMNS, migrate
+
+if TYPE_CHECKING:
+    import polars as pl
+    import pyarrow as pa
+    from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.query import QueryResult
+
+__all__ = ["Store"]
+
+# Retried inserts carrying the same token are stored once, in the views as well.
+_DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
+
+_TRACE_SQL = """
+SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+       ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+       StatusMessage, Events.Timestamp, Events.Name, Events.Attributes,
+       Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes
+FROM {db:Identifier}.otel_traces
+WHERE TraceId = {trace_id:String}
+  AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
+                    WHERE TraceId = {trace_id:String})
+  AND ({project:Nullable(String)} IS NULL
+       OR if(ResourceAttributes['agentflight.project'] = '', 'default',
+             ResourceAttributes['agentflight.project']) = {project:Nullable(String)})
+ORDER BY Timestamp, SpanId
+"""
+
+
+class Store:
+    """A connection to agentflight's ClickHouse database."""
+
+    def __init__(self, client: Client, database: str, url: str = "") -> None:
+        self._client = client
+        self._database = settings.database_name(database)
+        self._url = url
+
+    @classmethod
+    def connect(
+        cls,
+        url: str | None = None,
+        *,
+        database: str | None = None,
+        apply_migrations: bool = True,
+        retention_days: int | None = None,
+        data_dir: Path | None = None,
+    ) -> Store:
+        """Connect to ``url`` (else ``$AGENTFLIGHT_CLICKHOUSE_URL``, else the embedded server).
+
+        With ``apply_migrations`` the schema is brought up to date first.
+        """
+        dsn = settings.resolve_clickhouse_url(url, data_dir)
+        database = settings.database_name(database)
+        try:
+            # No session: a session serialises queries, and the store is shared by threads.
+            client = clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+        except ClickHouseError as exc:
+            raise StorageUnavailableError(
+                f"cannot reach ClickHouse at {_redact(dsn)}: {exc}"
+            ) from exc
+        store = cls(client, database, dsn)
+        if apply_migrations:
+            store.migrate(retention_days)
+        return store
+
+    @property
+    def database(self) -> str:
+        return self._database
+
+    @property
+    def url(self) -> str:
+        """The server's URL (with credentials, if it has any)."""
+        return self._url
+
+    @property
+    def client(self) -> Client:
+        return self._client
+
+    def migrate(self, retention_days: int | None = None) -> list[str]:
+        """Apply pending migrations and the retention TTL; return the names applied."""
+        days = settings.retention_days(retention_days)
+        try:
+            applied = migrate(self._client, self._database, days)
+        except ClickHouseError as exc:
+            raise AgentflightStorageError(
+                f"migrating database {self._database!r} failed: {exc}"
+            ) from exc
+        return [f"{m.version:04d}_{m.name}" for m in applied]
+
+    def ping(self) -> bool:
+        """True when the server answers."""
+        return bool(self._client.ping())
+
+    def insert_spans(
+        self,
+        columns: Sequence[Sequence[Any]],
+        *,
+        dedup_token: str | None = None,
+        column_oriented: bool = True,
+    ) -> int:
+        """Insert ``otel_traces`` rows in :data:`OTEL_TRACES_COLUMNS` order; return the row count.
+
+        ``columns`` is column-oriented by default (one sequence per column), the fastest form
+        for clickhouse-connect; pass ``column_oriented=False`` for a list of rows. Inserts
+        carrying the same ``dedup_token`` are stored once.
+        """
+        rows = (len(columns[0]) if columns else 0) if column_oriented else len(columns)
+        if rows == 0:
+            return 0
+        insert_settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+        if dedup_token:
+            insert_settings["insert_deduplication_token"] = dedup_token
+        self._client.insert(
+            "otel_traces",
+            columns,
+            column_names=list(OTEL_TRACES_COLUMNS),
+            database=self._database,
+            column_oriented=column_oriented,
+            settings=insert_settings,
+        )
+        return rows
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a parameterised query (``{name:Type}`` placeholders, bound server-side)."""
+        return self._client.query(sql, parameters=self._params(parameters))
+
+    def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pa.Table:
+        return self._client.query_arrow(sql, parameters=self._params(parameters))
+
+    def query_polars(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pl.DataFrame:
+        import polars as pl
+
+        frame = pl.from_arrow(self.query_arrow(sql, parameters))
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        return self._client.command(sql, parameters=self._params(parameters))
+
+    def trace_spans(self, trace_id: str, project: str | None = None) -> list[dict[str, Any]]:
+        """Every stored span of one trace, oldest first, as ``otel_traces`` column dicts.
+
+        With ``project``, only spans of that project are returned.
+        """
+        result = self.query(_TRACE_SQL, {"trace_id": trace_id, "project": project})
+        return [dict(zip(OTEL_TRACES_COLUMNS, row, strict=True)) for row in result.result_rows]
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _params(self, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+        params = {"db": self._database}
+        if parameters:
+            params.update(parameters)
+        return params
+
+
+def _redact(dsn: str) -> str:
+    """The URL without its password, for error messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return dsn

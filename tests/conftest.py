@@ -1,0 +1,46 @@
+"""Shared fixtures: one real embedded ClickHouse server per test session.
+
+The server runs from the chdb-core wheel in a data directory of its own, on a free port, so
+test sessions never share state with each other or with a developer's own server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from collector import ServerInfo, Store, embedded
+
+# Internal errors of the tracer raise under the test suite instead of being swallowed.
+os.environ["AGENTFLIGHT_STRICT"] = "1"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """A real ClickHouse server (embedded, from chdb-core) for the whole session."""
+    data_dir = tmp_path_factory.mktemp("clickhouse")
+    info, _ = embedded.start(data_dir, port=0)
+    yield info
+    embedded.stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_url(clickhouse_server: ServerInfo) -> str:
+    return clickhouse_server.url
+
+
+@pytest.fixture
+def store(clickhouse_url: str) -> Iterator[Store]:
+    """A migrated store on a database of its own, dropped afterwards."""
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    s = Store.connect(clickhouse_url, database=database)
+    yield s
+    s.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC")
+    s.close()
