@@ -26,6 +26,8 @@ def build_app() -> typer.Typer:
     import typer
 
     from agentflight.cli import db
+    from agentflight.cli import loadtest as loadtest_cli
+    from agentflight.cli import simulate as simulate_cli
 
     app = typer.Typer(
         name="agentflight",
@@ -36,6 +38,8 @@ def build_app() -> typer.Typer:
     )
     app.add_typer(db.app, name="db")
     db.register(app)
+    simulate_cli.register(app)
+    loadtest_cli.register(app)
     return app
 
 

@@ -1,0 +1,71 @@
+"""The gate's JSON report: one object per stage, and the verdict over all of them.
+
+Shape (documented in ``docs/loadtest.md``)::
+
+    {"passed": bool, "capacity_users": int | null, "stopped_early": bool, "run_id": str,
+     "stages": [{"stage": 1, "users": 10, "requests": 812, "passed": true,
+                 "ttft_ms": {"p50": .., "p95": .., "p99": ..}, "tbt_ms": {..}, "e2e_ms": {..},
+                 "error_rate": 0.0, "timeout_rate": 0.0, "checks": [..], ...}], ...}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest._slo import Check
+from loadtest._stats import StageStats
+
+__all__ = ["build_report", "stage_report"]
+
+
+def stage_report(stage: StageStats, checks: list[Check], *, users: int) -> dict[str, Any]:
+    """One stage's entry: the issue's fields first, then details."""
+    duration = stage.duration_s
+    return {
+        "stage": stage.index + 1,
+        "users": users,
+        "requests": stage.requests,
+        "passed": all(check.passed for check in checks),
+        "ttft_ms": stage.ttft.summary(),
+        "tbt_ms": stage.tbt.summary(),
+        "e2e_ms": stage.e2e.summary(),
+        "error_rate": round(stage.error_rate, 6),
+        "timeout_rate": round(stage.timeout_rate, 6),
+        "errors": stage.errors,
+        "timeouts": stage.timeouts,
+        "duration_s": round(duration, 3),
+        "requests_per_s": round(stage.requests / duration, 3) if duration else None,
+        "output_tokens_per_s": round(stage.output_tokens / duration, 3) if duration else None,
+        "peak_inflight": stage.peak_inflight,
+        "checks": [check.to_json() for check in checks],
+        "error_samples": dict(stage.error_samples),
+    }
+
+
+def build_report(
+    stages: list[dict[str, Any]],
+    *,
+    planned_stages: int,
+    run: dict[str, Any],
+    interrupted: bool = False,
+    warnings: list[str] | None = None,
+) -> dict[str, Any]:
+    """The verdict: passed only if every planned stage ran and met every objective."""
+    passed_users = [s["users"] for s in stages if s["passed"]]
+    failed = any(not s["passed"] for s in stages)
+    passed = bool(stages) and not failed and not interrupted and len(stages) == planned_stages
+    capacity = None
+    for stage in stages:  # the highest stage before the first breach
+        if not stage["passed"]:
+            break
+        capacity = stage["users"] if capacity is None else max(capacity, stage["users"])
+    return {
+        "passed": passed,
+        "capacity_users": capacity if passed_users else None,
+        "stages": stages,
+        "stopped_early": failed and len(stages) < planned_stages,
+        "interrupted": interrupted,
+        "planned_stages": planned_stages,
+        **run,
+        "warnings": list(warnings or []),
+    }

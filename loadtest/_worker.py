@@ -1,0 +1,282 @@
+"""The Locust side of the gate: ``python -m loadtest._worker``, options as JSON on stdin.
+
+It runs Locust headless through its library API (``Environment``, ``LocalRunner``, a load
+shape), attributes every request to the stage it started in, evaluates a stage once its
+last request has come back, and stops the run at the first stage that breaches an
+objective. It talks to the command as JSON lines on stdout (``start``, ``progress``,
+``stage``, ``done``); anything else it prints goes to stderr.
+
+It is a process of its own because importing Locust gevent-monkey-patches the interpreter.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from typing import IO, Any
+
+import gevent
+import locust  # noqa: F401  (monkey-patches; must precede the imports that open sockets)
+from locust.env import Environment
+from locust.html import get_html_report
+from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, Runner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, stats_history
+
+from loadtest._options import GateOptions, GatePlan
+from loadtest._report import build_report, stage_report
+from loadtest._serve import raise_open_file_limit
+from loadtest._slo import evaluate
+from loadtest._stats import RequestResult, StageStats
+from loadtest._tracing import tracing_session
+from loadtest.shapes import RampShape, TraceShape
+from loadtest.users import OpenAIChatUser, TraceChatUser
+
+TICK_S = 0.1
+PROGRESS_EVERY_S = 0.5
+DRAIN_GRACE_S = 2.0
+_ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
+
+
+class _Quiet(logging.Filter):
+    """Locust warns about spawn rates above 100/s; the shapes ask for that on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "spawn rate is very high" not in record.getMessage()
+
+
+class _Channel:
+    """JSON lines to the command on the original stdout; fd 1 then points at stderr."""
+
+    def __init__(self) -> None:
+        self._out: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+
+    def emit(self, event: str, **data: Any) -> None:
+        self._out.write(json.dumps({"event": event, **data}) + "\n")
+        self._out.flush()
+
+
+def _user_class(plan: GatePlan) -> type[OpenAIChatUser]:
+    options = plan.options
+    base: type[OpenAIChatUser] = TraceChatUser if plan.schedule is not None else OpenAIChatUser
+    attrs = {
+        "host": options.target.rstrip("/"),
+        "model": options.model,
+        "timeout": plan.timeout_s,
+        "prompt_tokens": options.prompt_tokens,
+        "max_tokens": options.max_tokens,
+        "ignore_eos": options.ignore_eos,
+        "abstract": False,
+        "__module__": __name__,
+    }
+    return type("LoadtestUser", (base,), attrs)
+
+
+class _Run:
+    """Stage bookkeeping, evaluation and the stop decision."""
+
+    def __init__(self, plan: GatePlan, env: Environment, channel: _Channel) -> None:
+        self.plan = plan
+        self.env = env
+        self.channel = channel
+        self.stats: dict[int, StageStats] = {}
+        if plan.schedule is None:
+            for i, stage in enumerate(plan.stages):
+                self.stats[i] = StageStats(i, stage.users, stage.seconds)
+        else:
+            for arrival in plan.schedule:
+                if arrival.stage not in self.stats:
+                    self.stats[arrival.stage] = StageStats(arrival.stage, 0, plan.schedule.window_s)
+        self.reports: list[dict[str, Any]] = []
+        self.breached = False
+        self.began = time.time()
+        """Wall-clock start of the shape (trace windows count from here)."""
+        env.events.request.add_listener(self._on_request)
+
+    def _on_request(self, context: dict[str, Any] | None = None, **_: Any) -> None:
+        result = (context or {}).get("agentflight")
+        if isinstance(result, RequestResult) and result.stage in self.stats:
+            self.stats[result.stage].add(result)
+
+    def _inflight(self, runner: Runner) -> Counter[int]:
+        counts: Counter[int] = Counter()
+        for greenlet in list(runner.user_greenlets):
+            user = greenlet.args[0] if greenlet.args else None
+            stage = getattr(user, "inflight_stage", None)
+            if stage is not None:
+                counts[stage] += 1
+        return counts
+
+    def _closed(self, index: int) -> bool:
+        if self.stats[index].ended_at is None:
+            return False
+        schedule = self.plan.schedule
+        next_stage = None if schedule is None else schedule.next_stage
+        return next_stage is None or next_stage > index
+
+    def _evaluate(self, index: int) -> bool:
+        stage = self.stats[index]
+        checks = evaluate(self.plan.objectives, stage)
+        users = stage.users if self.plan.schedule is None else stage.peak_inflight
+        report = stage_report(stage, checks, users=users)
+        self.reports.append(report)
+        self.channel.emit("stage", stage=report, planned=len(self.stats))
+        return bool(report["passed"])
+
+    def _clock(self, current: int | None, index: int | None, now: float, ending: bool) -> None:
+        """Set stage start and end times: ramp stages from the shape's transitions, trace
+        windows from the replay clock."""
+        schedule = self.plan.schedule
+        if schedule is not None:
+            for k, stage in self.stats.items():
+                begin = self.began + k * schedule.window_s
+                if stage.started_at is None and now >= begin:
+                    stage.started_at = begin
+                over = now >= begin + schedule.window_s or ending
+                if stage.ended_at is None and stage.started_at is not None and over:
+                    stage.ended_at = min(begin + schedule.window_s, now)
+            return
+        if index is not None and index != current:
+            if current is not None:
+                self.stats[current].ended_at = now
+            self.stats[index].started_at = now
+        if ending and index is not None and self.stats[index].ended_at is None:
+            self.stats[index].ended_at = now
+
+    def control(self) -> None:
+        """Watch the run until every stage is evaluated or one breaches."""
+        runner = self.env.runner
+        assert runner is not None
+        order = sorted(self.stats)
+        position, current = 0, None
+        last_progress = 0.0
+        while position < len(order):
+            gevent.sleep(TICK_S)
+            now = time.time()
+            index = getattr(self.env.shape_class, "stage_index", None)
+            ending = runner.state in _ENDING
+            self._clock(current, index, now, ending)
+            current = index
+            inflight = self._inflight(runner)
+            if current in self.stats:
+                stage = self.stats[current]
+                stage.peak_inflight = max(stage.peak_inflight, sum(inflight.values()))
+            while position < len(order) and self._closed(order[position]):
+                done = order[position]
+                ended = self.stats[done].ended_at or now
+                if inflight.get(done) and now < ended + self.plan.timeout_s + DRAIN_GRACE_S:
+                    break
+                position += 1
+                if not self._evaluate(done):
+                    self.breached = True
+                    return
+            if runner.state == STATE_STOPPED and not inflight:
+                return  # stopped before every stage ran: the report says so
+            if now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                self._progress(current, runner, sum(inflight.values()), now)
+
+    def _progress(self, current: int | None, runner: Runner, inflight: int, now: float) -> None:
+        stage = self.stats.get(current) if current is not None else None
+        elapsed = now - stage.started_at if stage and stage.started_at else 0.0
+        self.channel.emit(
+            "progress",
+            stage=None if current is None else current + 1,
+            planned=len(self.stats),
+            users=runner.user_count,
+            inflight=inflight,
+            elapsed_s=round(elapsed, 1),
+            stage_s=stage.planned_s if stage else None,
+            requests=stage.requests if stage else 0,
+            errors=stage.errors if stage else 0,
+            timeouts=stage.timeouts if stage else 0,
+            ttft_mean_ms=None
+            if not stage or stage.ttft.mean is None
+            else round(stage.ttft.mean, 1),
+        )
+
+
+def _write_outputs(env: Environment, options: GateOptions) -> None:
+    if options.html_out:
+        with open(options.html_out, "w", encoding="utf-8") as handle:
+            handle.write(get_html_report(env, show_download_link=False))
+    if options.csv_out:
+        writer = StatsCSV(env, PERCENTILES_TO_REPORT)
+        for suffix, write in (
+            ("stats", writer.requests_csv),
+            ("failures", writer.failures_csv),
+            ("exceptions", writer.exceptions_csv),
+        ):
+            with open(
+                f"{options.csv_out}_{suffix}.csv", "w", newline="", encoding="utf-8"
+            ) as handle:
+                write(csv.writer(handle))
+
+
+def run(options: GateOptions, channel: _Channel) -> None:
+    plan = options.validate()
+    user_class = _user_class(plan)
+    if plan.schedule is not None:
+        shape: RampShape | TraceShape = TraceShape(plan.schedule, plan.trace_users)
+    else:
+        shape = RampShape(plan.stages)
+    env = Environment(user_classes=[user_class], shape_class=shape, host=user_class.host)
+    env.stop_timeout = plan.timeout_s + 1.0  # a stage's last requests may finish
+    state = _Run(plan, env, channel)
+    runner = env.create_local_runner()
+    gevent.spawn(stats_history, runner)
+    started = time.time()
+    channel.emit("start", run_id=options.run_id, planned=len(state.stats), users=plan.trace_users)
+    interrupted = False
+    with tracing_session(options):
+        runner.start_shape()
+        state.began = time.time()
+        try:
+            state.control()
+        except KeyboardInterrupt:
+            interrupted = True
+        env.stop_timeout = 0
+        runner.quit()
+    warnings = []
+    if runner.cpu_warning_emitted:
+        warnings.append(
+            "the load generator's CPU went above 90%: client-side latencies are inflated"
+        )
+    _write_outputs(env, options)
+    report = build_report(
+        state.reports,
+        planned_stages=plan.planned_stages,
+        interrupted=interrupted,
+        warnings=warnings,
+        run={
+            "run_id": options.run_id,
+            "target": options.target,
+            "model": options.model,
+            "shape": options.shape,
+            "slo": [objective.text for objective in plan.objectives],
+            "timeout_s": plan.timeout_s,
+            "started_at": started,
+            "duration_s": round(time.time() - started, 3),
+        },
+    )
+    channel.emit("done", report=report)
+
+
+def main() -> int:
+    channel = _Channel()
+    logging.basicConfig(level=logging.WARNING, format="locust %(levelname)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Quiet())
+    raise_open_file_limit()
+    options = GateOptions.from_json(json.loads(sys.stdin.read()))
+    run(options, channel)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
