@@ -1,0 +1,277 @@
+"""What chat spans record: request, usage, response, streams, in-flight load and waste.
+
+The same spec serves ``@tracer.llm`` and the OpenAI instrumentation. An instrumented OpenAI
+call made while an ``@tracer.llm`` span is current does not open a second chat span: it
+records onto that span (one model call, one chat span, no double-counted tokens), and usage
+from several such calls is summed.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
+
+from . import semconv
+from ._binding import MISSING, ParamReader, signature
+from ._content import capture
+from ._inflight import INFLIGHT
+from ._messages import (
+    field,
+    input_messages,
+    output_message,
+    output_messages_from_choices,
+    system_instructions,
+)
+from ._response import (
+    OPENAI_PARAMETERS,
+    REQUEST_PARAMETERS,
+    USAGE_KEYS,
+    completion_attributes,
+    is_truncated,
+    looks_like_completion,
+    request_value,
+)
+from ._run import Run, Spec
+from ._span import has_attribute, set_auto_waste
+from ._specs import code_attributes
+from ._stats import StreamStats
+from ._stream import ABANDONED, AsyncStream, SyncStream
+
+_RUN_KEY = otel_context.create_key("agentflight-llm-run")
+_MESSAGE_PARAMS = ("messages", "prompt")
+_SYSTEM_PARAMS = ("system", "instructions", "system_prompt")
+_NOT_A_STREAM, _SYNC, _ASYNC = 0, 1, 2
+_stream_kinds: dict[type, int] = {
+    types.GeneratorType: _SYNC,
+    types.AsyncGeneratorType: _ASYNC,
+    SyncStream: _SYNC,
+    AsyncStream: _ASYNC,
+}
+
+ExtraAttributes = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, AttributeValue]]
+
+
+def stream_kind(value: Any) -> int:
+    """Whether a return value is a stream of chunks: a generator or an OpenAI stream."""
+    cls = type(value)
+    kind = _stream_kinds.get(cls)
+    if kind is None:
+        kind = _NOT_A_STREAM
+        if cls.__module__.startswith("openai"):
+            names = {base.__name__ for base in cls.__mro__}
+            kind = _ASYNC if "AsyncStream" in names else _SYNC if "Stream" in names else kind
+        _stream_kinds[cls] = kind
+    return kind
+
+
+class LLMSpec(Spec):
+    """A ``chat`` span; request parameters are read from same-named call arguments."""
+
+    __slots__ = (
+        "dynamic_model",
+        "enrich",
+        "extra",
+        "fixed_name",
+        "model",
+        "parameters",
+        "reader",
+        "request",
+    )
+    llm = True
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None,
+        model: str | None,
+        provider: str | None,
+        *,
+        enrich: bool = False,
+        extra: ExtraAttributes | None = None,
+    ) -> None:
+        static: dict[str, AttributeValue] = {semconv.GEN_AI_OPERATION_NAME: semconv.OP_CHAT}
+        if provider:
+            static[semconv.GEN_AI_PROVIDER_NAME] = provider
+        if model:
+            static[semconv.GEN_AI_REQUEST_MODEL] = model
+        if not enrich:
+            static.update(code_attributes(fn))
+        span_name = name or (f"{semconv.OP_CHAT} {model}" if model else semconv.OP_CHAT)
+        super().__init__(span_name, static, SpanKind.CLIENT)
+        self.fixed_name = name is not None
+        self.model = model
+        # The OpenAI instrumentation (``enrich``) knows its arguments; user functions get
+        # the unambiguous names only.
+        self.parameters = OPENAI_PARAMETERS if enrich else REQUEST_PARAMETERS
+        self.reader = ParamReader(
+            signature(fn), [*self.parameters, "model", *_MESSAGE_PARAMS, *_SYSTEM_PARAMS]
+        )
+        self.dynamic_model = model is None and "model" in self.reader
+        self.request = tuple(n for n in self.parameters if n in self.reader)
+        self.enrich = enrich
+        self.extra = extra
+
+    def _model(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        if self.dynamic_model:
+            value = self.reader.get("model", args, kwargs)
+            return value if isinstance(value, str) else None
+        return self.model
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        if not (self.request or self.dynamic_model or self.extra):
+            return self.name, self.static
+        attributes = dict(self.static)
+        name = self.name
+        model = self._model(args, kwargs)
+        if model is not None and self.dynamic_model:
+            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+            if not self.fixed_name:
+                name = f"{semconv.OP_CHAT} {model}"
+        reader = self.reader
+        for param in self.request:
+            value = reader.get(param, args, kwargs)
+            if value is not MISSING:
+                key = self.parameters[param]
+                converted = request_value(key, value)
+                if converted is not None:
+                    attributes[key] = converted
+        if self.extra is not None:
+            attributes.update(self.extra(args, kwargs))
+        return name, attributes
+
+    def enclosing(self) -> Run | None:
+        if not self.enrich:
+            return None
+        outer = otel_context.get_value(_RUN_KEY)
+        if isinstance(outer, Run) and not outer.ended and outer.span is trace.get_current_span():
+            return outer
+        return None
+
+    def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        span = run.span
+        if run.owned:
+            run.model = model = self._model(args, kwargs) or ""
+            span.set_attribute(semconv.LLM_INFLIGHT, INFLIGHT.enter(model))
+            run.context = otel_context.set_value(_RUN_KEY, run, run.context)
+        else:  # recording onto the enclosing chat span: this call's request wins
+            span.set_attributes(self.start(args, kwargs)[1])
+        if not run.settings.capture_content:
+            return
+        reader = self.reader
+        for param in _MESSAGE_PARAMS:
+            value = reader.get(param, args, kwargs)
+            messages = None if value is MISSING else input_messages(value)
+            if messages is not None:
+                capture(span, semconv.GEN_AI_INPUT_MESSAGES, messages, run.settings)
+                break
+        for param in _SYSTEM_PARAMS:
+            value = reader.get(param, args, kwargs)
+            if isinstance(value, (str, list)):
+                instructions = system_instructions(value)
+                capture(span, semconv.GEN_AI_SYSTEM_INSTRUCTIONS, instructions, run.settings)
+                break
+
+    def on_result(self, run: Run, value: Any) -> Any:
+        kind = stream_kind(value)
+        if kind != _NOT_A_STREAM:
+            if isinstance(value, (SyncStream, AsyncStream)) and _adopt(run, value):
+                return value
+            return run.stream(value, kind == _ASYNC)
+        if run.owned and run.enriched:
+            return value  # the instrumented calls inside already recorded the response
+        if looks_like_completion(value):
+            self._apply(run, completion_attributes(value))
+            capture(
+                run.span,
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                output_messages_from_choices(field(value, "choices") or ()),
+                run.settings,
+            )
+        elif isinstance(value, str):
+            capture(
+                run.span,
+                semconv.GEN_AI_OUTPUT_MESSAGES,
+                [output_message("assistant", value)],
+                run.settings,
+            )
+        else:
+            return value
+        _mark_enriched(run)
+        return value
+
+    def _apply(self, run: Run, attributes: dict[str, AttributeValue]) -> None:
+        """Set response attributes; usage set by the user wins, enrichment sums usage."""
+        span = run.span
+        usage: dict[str, AttributeValue] = {
+            key: attributes.pop(key) for key in USAGE_KEYS if key in attributes
+        }
+        if usage and run.owned:
+            if not any(has_attribute(span, key) for key in USAGE_KEYS):
+                attributes.update(usage)
+        elif usage:
+            current = getattr(span, "attributes", None) or {}
+            for key, count in usage.items():
+                before = current.get(key)
+                if isinstance(before, int) and isinstance(count, int):
+                    count += before
+                attributes[key] = count
+        span.set_attributes(attributes)
+        if is_truncated(attributes):
+            set_auto_waste(span, semconv.WASTE_TRUNCATED)
+
+    def on_error(self, run: Run, exc: Exception) -> None:
+        if run.owned:
+            set_auto_waste(run.span, semconv.WASTE_FAILED)
+
+    def on_cancel(self, run: Run) -> None:
+        if run.owned:
+            set_auto_waste(run.span, semconv.WASTE_ABANDONED)
+
+    def on_stream_end(
+        self, run: Run, outcome: str, stats: StreamStats | None, items: list[Any]
+    ) -> None:
+        if outcome == ABANDONED:
+            set_auto_waste(run.span, semconv.WASTE_ABANDONED)
+        if stats is None:
+            return
+        self._apply(run, stats.attributes())
+        messages = stats.output_messages()
+        if messages:
+            capture(run.span, semconv.GEN_AI_OUTPUT_MESSAGES, messages, run.settings)
+        _mark_enriched(run)
+
+    def on_end(self, run: Run) -> None:
+        if run.model is not None:
+            INFLIGHT.exit(run.model)
+            run.model = None
+
+
+def _outer(run: Run) -> Run | None:
+    """The enclosing run an enriching run records onto."""
+    if run.owned:
+        return None
+    outer = otel_context.get_value(_RUN_KEY, run.context)
+    return outer if isinstance(outer, Run) else None
+
+
+def _mark_enriched(run: Run) -> None:
+    outer = _outer(run)
+    if outer is not None:
+        outer.enriched += 1
+
+
+def _adopt(run: Run, proxy: SyncStream | AsyncStream) -> bool:
+    """An ``@llm`` function returned the proxied stream of an instrumented call it made:
+    rather than wrapping it twice, let that proxy end this run's span."""
+    owner = proxy._owner
+    if not isinstance(owner, Run) or _outer(owner) is not run or not run.owned:
+        return False
+    proxy._owner = run
+    run.handed_off = True
+    return True

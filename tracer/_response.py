@@ -1,0 +1,117 @@
+"""Reading LLM calls: request parameters from call arguments, usage and results from returns."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from opentelemetry.util.types import AttributeValue
+
+from . import semconv
+from ._messages import field
+
+# Call-argument name -> GenAI request attribute. Anything not of a plain type (``None``,
+# the OpenAI SDK's ``omit``/``NOT_GIVEN`` sentinels) is skipped.
+REQUEST_PARAMETERS: Final[dict[str, str]] = {
+    "temperature": semconv.GEN_AI_REQUEST_TEMPERATURE,
+    "max_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_completion_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "max_output_tokens": semconv.GEN_AI_REQUEST_MAX_TOKENS,
+    "top_p": semconv.GEN_AI_REQUEST_TOP_P,
+    "top_k": semconv.GEN_AI_REQUEST_TOP_K,
+    "seed": semconv.GEN_AI_REQUEST_SEED,
+    "stop": semconv.GEN_AI_REQUEST_STOP_SEQUENCES,
+    "frequency_penalty": semconv.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "presence_penalty": semconv.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "stream": semconv.GEN_AI_REQUEST_STREAM,
+}
+# Read from the OpenAI SDK's arguments only: in user functions ``n`` means anything.
+OPENAI_PARAMETERS: Final[dict[str, str]] = {
+    **REQUEST_PARAMETERS,
+    "n": semconv.GEN_AI_REQUEST_CHOICE_COUNT,
+}
+
+USAGE_KEYS: Final = (
+    semconv.GEN_AI_USAGE_INPUT_TOKENS,
+    semconv.GEN_AI_USAGE_OUTPUT_TOKENS,
+    semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+)
+
+
+def request_value(key: str, value: Any) -> AttributeValue | None:
+    """A call argument as the value of request attribute ``key``, or ``None`` to skip it."""
+    if key == semconv.GEN_AI_REQUEST_STREAM:
+        return value if isinstance(value, bool) else None
+    if key == semconv.GEN_AI_REQUEST_STOP_SEQUENCES:
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if key == semconv.GEN_AI_REQUEST_CHOICE_COUNT and value == 1:
+        return None  # recorded only when not 1, as the conventions say
+    return value
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_attributes(usage: Any) -> dict[str, int]:
+    """GenAI usage attributes from an OpenAI-style usage object or dict.
+
+    Accepts Chat Completions names (``prompt_tokens``, ``completion_tokens``,
+    ``*_tokens_details``) and Responses API names (``input_tokens``, ``output_tokens``).
+    """
+    if usage is None:
+        return {}
+    input_tokens = _int(field(usage, "prompt_tokens"))
+    if input_tokens is None:
+        input_tokens = _int(field(usage, "input_tokens"))
+    output_tokens = _int(field(usage, "completion_tokens"))
+    if output_tokens is None:
+        output_tokens = _int(field(usage, "output_tokens"))
+    out_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
+    in_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
+    values = (
+        input_tokens,
+        output_tokens,
+        _int(field(out_details, "reasoning_tokens")) if out_details is not None else None,
+        _int(field(in_details, "cached_tokens")) if in_details is not None else None,
+    )
+    return {key: value for key, value in zip(USAGE_KEYS, values, strict=True) if value is not None}
+
+
+def looks_like_completion(result: Any) -> bool:
+    """Whether ``result`` is a ChatCompletion, or a dict in that shape."""
+    if isinstance(result, dict):
+        return "choices" in result or "usage" in result
+    return hasattr(result, "choices") and hasattr(result, "usage")
+
+
+def completion_attributes(result: Any) -> dict[str, AttributeValue]:
+    """Response model, id, finish reasons and usage of a ChatCompletion (object or dict)."""
+    attributes: dict[str, AttributeValue] = {}
+    model = field(result, "model")
+    if isinstance(model, str):
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+    response_id = field(result, "id")
+    if isinstance(response_id, str):
+        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
+    reasons = [
+        reason
+        for reason in (field(choice, "finish_reason") for choice in field(result, "choices") or ())
+        if isinstance(reason, str)
+    ]
+    if reasons:
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    attributes.update(usage_attributes(field(result, "usage")))
+    return attributes
+
+
+def is_truncated(attributes: dict[str, AttributeValue]) -> bool:
+    """Whether the finish reasons say the output was cut at the token limit."""
+    reasons = attributes.get(semconv.GEN_AI_RESPONSE_FINISH_REASONS)
+    return isinstance(reasons, list) and "length" in reasons

@@ -1,0 +1,164 @@
+"""What a stream proxy learns from its chunks: TTFT, the TBT summary, usage and output.
+
+Only content-bearing chunks are timed (a text delta, a refusal, a tool-call delta; for plain
+generators any non-empty chunk). Timestamps come from ``time.perf_counter_ns`` and are
+summarised once, when the stream ends: never one span event per chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from . import semconv
+from ._messages import Message, field, output_message
+from ._response import usage_attributes
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default) on sorted data."""
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+
+
+def timing_attributes(start_ns: int, times: list[int], chunks: int) -> dict[str, AttributeValue]:
+    """TTFT (seconds), chunk count and TBT summary (milliseconds) from chunk timestamps."""
+    attributes: dict[str, AttributeValue] = {
+        semconv.LLM_STREAMED: True,
+        semconv.LLM_CHUNK_COUNT: chunks,
+        semconv.LLM_TBT_COUNT: max(len(times) - 1, 0),
+    }
+    if not times:
+        return attributes
+    attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (times[0] - start_ns) / 1e9
+    if len(times) > 1:
+        gaps = sorted((b - a) / 1e6 for a, b in itertools.pairwise(times))
+        attributes[semconv.LLM_TBT_MEAN_MS] = sum(gaps) / len(gaps)
+        attributes[semconv.LLM_TBT_P50_MS] = percentile(gaps, 0.50)
+        attributes[semconv.LLM_TBT_P95_MS] = percentile(gaps, 0.95)
+        attributes[semconv.LLM_TBT_MAX_MS] = gaps[-1]
+    return attributes
+
+
+class StreamStats:
+    """Per-stream accumulator for LLM streams; the proxy feeds it every chunk."""
+
+    __slots__ = (
+        "chunks",
+        "finish_reasons",
+        "model",
+        "response_id",
+        "role",
+        "start_ns",
+        "text0",
+        "texts",
+        "times",
+        "tool_calls",
+        "usage",
+    )
+
+    def __init__(self, start_ns: int, capture: bool) -> None:
+        self.start_ns = start_ns
+        self.times: list[int] = []
+        self.chunks = 0
+        # Text per choice index; ``None`` when content capture is off. ``text0`` is choice
+        # 0's list, appended to directly by the proxy's fast path for ``str`` chunks.
+        self.text0: list[str] | None = [] if capture else None
+        self.texts: dict[int, list[str]] | None = (
+            {0: self.text0} if self.text0 is not None else None
+        )
+        self.tool_calls: dict[tuple[int, int], dict[str, Any]] = {}
+        self.finish_reasons: dict[int, str] = {}
+        self.role: str | None = None
+        self.usage: Any = None
+        self.model: str | None = None
+        self.response_id: str | None = None
+
+    def observe(self, chunk: Any) -> bool:
+        """Account for a chunk that is not a ``str``; returns whether it carried content."""
+        if isinstance(chunk, dict):
+            if "choices" not in chunk and "usage" not in chunk:
+                return bool(chunk)
+        elif not hasattr(chunk, "choices"):
+            if isinstance(chunk, (bytes, bytearray)):
+                return bool(chunk)
+            return chunk is not None
+        if self.model is None:
+            model = field(chunk, "model")
+            self.model = model if isinstance(model, str) else None
+            response_id = field(chunk, "id")
+            self.response_id = response_id if isinstance(response_id, str) else None
+        usage = field(chunk, "usage")
+        if usage is not None:
+            self.usage = usage
+        content = False
+        for choice in field(chunk, "choices") or ():
+            index = field(choice, "index") or 0
+            reason = field(choice, "finish_reason")
+            if reason:
+                self.finish_reasons[index] = reason
+            delta = field(choice, "delta")
+            if delta is None:
+                continue
+            self.role = self.role or field(delta, "role")
+            text = field(delta, "content") or field(delta, "refusal")
+            if text:
+                content = True
+                if self.texts is not None:
+                    self.texts.setdefault(index, []).append(text)
+            calls = field(delta, "tool_calls")
+            if calls:
+                content = True
+                if self.texts is not None:
+                    self._add_tool_calls(index, calls)
+        return content
+
+    def _add_tool_calls(self, index: int, calls: Any) -> None:
+        for call in calls:
+            slot = self.tool_calls.setdefault(
+                (index, field(call, "index") or 0),
+                {"id": None, "function": {"name": None, "arguments": ""}},
+            )
+            slot["id"] = slot["id"] or field(call, "id")
+            function = field(call, "function")
+            if function is not None:
+                slot["function"]["name"] = slot["function"]["name"] or field(function, "name")
+                slot["function"]["arguments"] += field(function, "arguments") or ""
+
+    def attributes(self) -> dict[str, AttributeValue]:
+        """Timing, response model/id, finish reasons and usage, as span attributes."""
+        attributes = timing_attributes(self.start_ns, self.times, self.chunks)
+        if self.model is not None:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = self.model
+        if self.response_id is not None:
+            attributes[semconv.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.finish_reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [
+                self.finish_reasons[i] for i in sorted(self.finish_reasons)
+            ]
+        attributes.update(usage_attributes(self.usage))
+        return attributes
+
+    def output_messages(self) -> list[Message] | None:
+        """The streamed output as semconv output messages (``None`` if capture is off)."""
+        if self.texts is None:
+            return None
+        indexes = sorted(
+            {i for i, texts in self.texts.items() if texts}
+            | {i for i, _ in self.tool_calls}
+            | set(self.finish_reasons)
+        )
+        return [
+            output_message(
+                self.role,
+                "".join(self.texts.get(i, ())),
+                [call for (c, _), call in sorted(self.tool_calls.items()) if c == i],
+                self.finish_reasons.get(i),
+            )
+            for i in indexes
+        ]
