@@ -1,0 +1,178 @@
+"""``agentflight loadtest`` end to end: real Locust runs against a real simulator on loopback."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from loadtest import Capacity, predict, read_trace
+from loadtest._trace import ArrivalSchedule
+from tests.loadtest.conftest import GateRun, Simulator
+
+RAMP = {
+    "max_batch": 4,
+    "prefill_base_ms": 40,
+    "prefill_ms_per_token": 0,
+    "tbt_base_ms": 10,
+    "tbt_slope_ms": 2,
+    "output_tokens": 200,
+}
+PROFILE = {
+    "defaults": {"prefill_base_ms": 5, "tbt_base_ms": 2, "tbt_slope_ms": 0, "output_tokens": 10},
+    "models": {
+        "ramp": RAMP,
+        "flaky-slow": {"error_rate": 0.2, "output_tokens": 100, "tbt_base_ms": 5},
+    },
+}
+LOOSE = "ttft_p95<5s,tbt_p99<500ms,error_rate<1%,timeout_rate<1%"
+
+
+@pytest.fixture(scope="module")
+def sim(simulator_factory: Callable[..., Simulator]) -> Simulator:
+    return simulator_factory(profile=PROFILE)
+
+
+def _one_line_error(run: GateRun, fragment: str) -> None:
+    assert run.code == 2, run.stdout + run.stderr
+    assert fragment in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_a_ramp_within_capacity_passes_with_the_latencies_the_model_predicts(
+    sim: Simulator, run_gate: Callable[..., GateRun], tmp_path: Path
+) -> None:
+    html = tmp_path / "report.html"
+    run = run_gate(
+        *("--target", sim.url, "--model", "ramp", "--shape", "ramp", "--stages", "2:3,8:3"),
+        *("--prompt-tokens", "16", "--max-tokens", "20", "--slo", LOOSE, "--timeout", "10s"),
+        *("--html-out", str(html), "--csv-out", str(tmp_path / "locust")),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    report = run.report
+    assert report is not None
+    assert (report["passed"], report["capacity_users"], report["stopped_early"]) == (True, 8, False)
+    assert [s["users"] for s in report["stages"]] == [2, 8]
+    capacity = Capacity.from_mapping(RAMP)
+    for stage in report["stages"]:
+        expected = predict(capacity, stage["users"], prompt_tokens=16, output_tokens=20)
+        assert stage["passed"] and stage["requests"] >= 10
+        assert (stage["error_rate"], stage["timeout_rate"]) == (0.0, 0.0)
+        assert stage["tbt_ms"]["p50"] == pytest.approx(expected.tbt_ms, rel=0.2, abs=2)
+        assert stage["ttft_ms"]["p50"] == pytest.approx(expected.ttft_ms, rel=0.3, abs=10)
+        assert stage["e2e_ms"]["p50"] == pytest.approx(expected.e2e_ms, rel=0.3, abs=10)
+        assert [c["passed"] for c in stage["checks"]] == [True] * 4
+    # 8 users on 4 batch slots: TTFT includes a whole service time of queueing.
+    assert report["stages"][1]["ttft_ms"]["p50"] > 5 * report["stages"][0]["ttft_ms"]["p50"]
+    assert "PASSED" in run.stdout and "TTFT ms p50/p95/p99" in run.stdout
+    assert "chat ttft" in html.read_text() and "chat tbt" in html.read_text()
+    stats = (tmp_path / "locust_stats.csv").read_text()
+    assert "chat e2e" in stats and "chat tbt" in stats
+
+
+def test_an_impossible_slo_stops_the_ramp_after_the_first_stage(
+    sim: Simulator, run_gate: Callable[..., GateRun]
+) -> None:
+    run = run_gate(
+        *("--target", sim.url, "--model", "fast", "--stages", "2:2,4:2,8:2"),
+        *("--slo", "ttft_p50<0.01ms,error_rate<1%"),
+    )
+    assert run.code == 1, run.stdout + run.stderr
+    report = run.report
+    assert report is not None
+    assert (report["passed"], report["capacity_users"], report["stopped_early"]) == (
+        False,
+        None,
+        True,
+    )
+    assert len(report["stages"]) == 1 and report["planned_stages"] == 3
+    checks = report["stages"][0]["checks"]
+    assert [(c["slo"], c["passed"]) for c in checks] == [
+        ("ttft_p50<0.01ms", False),
+        ("error_rate<1%", True),
+    ]
+    assert report["duration_s"] < 5  # not the 6 s the whole ramp would take
+    assert "stage 1 breached ttft_p50<0.01ms" in run.stdout and "FAILED" in run.stdout
+
+
+def test_errors_and_timeouts_are_counted_apart(
+    sim: Simulator, run_gate: Callable[..., GateRun]
+) -> None:
+    run = run_gate(
+        *("--target", sim.url, "--model", "flaky-slow", "--stages", "4:3"),
+        *("--timeout", "300ms", "--slo", "error_rate<60%,timeout_rate<=100%"),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.report is not None
+    stage = run.report["stages"][0]
+    # 20% fail at once with HTTP 5xx; the rest need 500 ms and hit the 300 ms timeout.
+    assert stage["error_rate"] == pytest.approx(0.2, abs=0.15)
+    assert stage["timeout_rate"] == pytest.approx(0.8, abs=0.15)
+    assert stage["e2e_ms"]["p50"] is None  # no request finished
+    assert set(stage["error_samples"]) <= {
+        "HTTP 500: simulated server error",
+        "HTTP 503: simulated server error",
+        "no complete answer within 0.3s",
+    }
+
+
+def test_a_trace_replay_sends_each_row_with_its_token_counts(
+    sim: Simulator, run_gate: Callable[..., GateRun], tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace.csv"
+    rows = [
+        f"2023-11-16 18:{15 + i // 30:02d}:{(2 * i) % 60:02d}.1234567,{40 + 8 * i},{3 + i % 5}"
+        for i in range(60)
+    ]
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + "\n".join(rows) + "\n")
+    since = sim.last_seq()
+    run = run_gate(
+        *("--target", sim.url, "--model", "trace", "--shape", "trace", "--trace-csv", str(trace)),
+        *("--time-scale", "60", "--trace-window", "1s", "--slo", LOOSE),
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    report = run.report
+    assert report is not None and report["passed"] and report["shape"] == "trace"
+    schedule = ArrivalSchedule(read_trace(trace), time_scale=60, window_s=1)
+    per_window = Counter(arrival.stage for arrival in schedule)
+    assert [s["requests"] for s in report["stages"]] == [per_window[0], per_window[1]]
+    assert all(s["users"] >= 1 for s in report["stages"])
+    served = [r for r in sim.records(since) if r["model"] == "trace"]
+    assert sorted((r["prompt_tokens"], r["completion_tokens"]) for r in served) == sorted(
+        (row.prompt_tokens, row.output_tokens) for row in read_trace(trace)
+    )
+
+
+def test_an_unreachable_target_is_one_line(run_gate: Callable[..., GateRun]) -> None:
+    run = run_gate("--target", "http://127.0.0.1:9/v1", "--model", "m", "--stages", "1:1")
+    _one_line_error(run, "cannot reach --target http://127.0.0.1:9/v1")
+
+
+@pytest.mark.parametrize(
+    ("flags", "fragment"),
+    [
+        (("--stages", "10-60"), "--stages entry '10-60' is not USERS:SECONDS"),
+        (("--slo", "ttft<800ms"), "--slo entry 'ttft<800ms': unknown metric"),
+        (("--timeout", "soon"), "--timeout 'soon' is not a duration"),
+        (("--shape", "trace"), "--shape trace needs --trace-csv FILE"),
+        (("--shape", "spike"), "--shape must be ramp or trace"),
+    ],
+)
+def test_malformed_flags_are_one_line(
+    sim: Simulator, run_gate: Callable[..., GateRun], flags: tuple[str, ...], fragment: str
+) -> None:
+    _one_line_error(run_gate("--target", sim.url, "--model", "m", *flags), fragment)
+
+
+def test_a_csv_with_the_wrong_columns_is_one_line(
+    sim: Simulator, run_gate: Callable[..., GateRun], tmp_path: Path
+) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text("time,prompt,output\n1,2,3\n")
+    run = run_gate(
+        *("--target", sim.url, "--model", "m", "--shape", "trace", "--trace-csv", str(trace))
+    )
+    _one_line_error(run, "has columns time,prompt,output; expected TIMESTAMP,ContextTokens")
