@@ -44,6 +44,53 @@ WHERE TraceId = {trace_id:String}
 ORDER BY Timestamp, SpanId
 """
 
+_TRACE_DETAIL_SQL = """
+SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId, ParentSpanId, TraceState, SpanName,
+       SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes,
+       Duration, StatusCode, StatusMessage,
+       arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS event_ns, Events.Name,
+       Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes,
+       if(ResourceAttributes['agentflight.project'] = '', 'default',
+          ResourceAttributes['agentflight.project']) AS project
+FROM {db:Identifier}.otel_traces
+WHERE TraceId = {trace_id:String}
+  AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
+                    WHERE TraceId = {trace_id:String})
+  AND ({project:String} = ''
+       OR if(ResourceAttributes['agentflight.project'] = '', 'default',
+             ResourceAttributes['agentflight.project']) = {project:String})
+ORDER BY Timestamp, SpanId
+"""
+
+# One row per trace with a span in [since, until); filters match any span of the trace.
+_TRACE_LIST_SQL = """
+SELECT trace_id,
+       toUnixTimestamp64Nano(min(timestamp)) AS start_ns,
+       max(toUnixTimestamp64Nano(timestamp) + toInt64(duration_ms * 1e6)) AS end_ns,
+       count() AS spans,
+       argMinIf(span_name, timestamp, parent_span_id = '') AS root_span,
+       arraySort(groupUniqArray(service_name)) AS services,
+       multiIf(countIf(status_code = 'Error') > 0, 'Error',
+               countIf(status_code = 'Ok') > 0, 'Ok', 'Unset') AS status,
+       arraySort(arrayFilter(x -> x != '', groupUniqArray(request_model))) AS models,
+       arraySort(arrayFilter(x -> x != '', groupUniqArray(agent_name))) AS agents,
+       sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens,
+       any(project) AS project
+FROM {db:Identifier}.genai_spans
+WHERE timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
+  AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})
+  AND ({project:String} = '' OR project = {project:String})
+GROUP BY trace_id
+HAVING ({service:String} = '' OR has(services, {service:String}))
+   AND ({model:String} = ''
+        OR countIf(request_model = {model:String} OR response_model = {model:String}) > 0)
+   AND ({agent:String} = '' OR has(agents, {agent:String}))
+   AND ({status:String} = '' OR status = {status:String})
+ORDER BY start_ns DESC
+LIMIT {limit:UInt32}
+"""
+
 
 class Store:
     """A connection to agentflight's ClickHouse database."""
@@ -62,16 +109,23 @@ class Store:
         apply_migrations: bool = True,
         retention_days: int | None = None,
         data_dir: Path | None = None,
+        timeout_s: float | None = None,
     ) -> Store:
         """Connect to ``url`` (else ``$AGENTFLIGHT_CLICKHOUSE_URL``, else the embedded server).
 
-        With ``apply_migrations`` the schema is brought up to date first.
+        With ``apply_migrations`` the schema is brought up to date first. ``timeout_s`` bounds
+        connecting and every request (clickhouse-connect's defaults: 10 s and 300 s).
         """
         dsn = settings.resolve_clickhouse_url(url, data_dir)
         database = settings.database_name(database)
+        timeouts: dict[str, Any] = {}
+        if timeout_s is not None:
+            timeouts = {"connect_timeout": timeout_s, "send_receive_timeout": timeout_s}
         try:
             # No session: a session serialises queries, and the store is shared by threads.
-            client = clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
+            client = clickhouse_connect.get_client(
+                dsn=dsn, autogenerate_session_id=False, **timeouts
+            )
         except ClickHouseError as exc:
             raise StorageUnavailableError(
                 f"cannot reach ClickHouse at {_redact(dsn)}: {exc}"
@@ -138,6 +192,23 @@ class Store:
         )
         return rows
 
+    def insert_arrow(self, table: pa.Table, *, dedup_token: str | None = None) -> int:
+        """Insert an Arrow table of ``otel_traces`` rows (columns named as in the table).
+
+        ClickHouse reads the Arrow stream itself, so nothing is converted row by row in
+        Python: the fastest insert for spans mapped in bulk. Inserts carrying the same
+        ``dedup_token`` are stored once.
+        """
+        if table.num_rows == 0:
+            return 0
+        insert_settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+        if dedup_token:
+            insert_settings["insert_deduplication_token"] = dedup_token
+        self._client.insert_arrow(
+            "otel_traces", table, database=self._database, settings=insert_settings
+        )
+        return int(table.num_rows)
+
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         """Run a parameterised query (``{name:Type}`` placeholders, bound server-side)."""
         return self._client.query(sql, parameters=self._params(parameters))
@@ -162,6 +233,46 @@ class Store:
         """
         result = self.query(_TRACE_SQL, {"trace_id": trace_id, "project": project})
         return [dict(zip(OTEL_TRACES_COLUMNS, row, strict=True)) for row in result.result_rows]
+
+    def trace_detail(self, trace_id: str, project: str | None = None) -> list[dict[str, Any]]:
+        """The spans of one trace with nanosecond times (``start_ns``, ``event_ns``).
+
+        Like :meth:`trace_spans`, scoped to ``project`` when one is given.
+        """
+        result = self.query(_TRACE_DETAIL_SQL, {"trace_id": trace_id, "project": project or ""})
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def list_traces(
+        self,
+        *,
+        since_ns: int,
+        until_ns: int,
+        project: str | None = None,
+        service: str | None = None,
+        status: str | None = None,
+        model: str | None = None,
+        agent: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        """Traces with a span in ``[since_ns, until_ns)``, newest first, one summary each.
+
+        ``service``, ``model`` (request or response model) and ``agent`` match any span of
+        the trace; ``status`` (``Ok``/``Error``/``Unset``) is the trace's worst status.
+        """
+        params = {
+            "since_ns": since_ns,
+            "until_ns": until_ns,
+            "project": project or "",
+            "service": service or "",
+            "status": status or "",
+            "model": model or "",
+            "agent": agent or "",
+            "limit": limit,
+        }
+        result = self.query(_TRACE_LIST_SQL, params)
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
     def close(self) -> None:
         self._client.close()

@@ -1,0 +1,67 @@
+"""Where request bodies are decoded: threads of the collector, or worker processes.
+
+Decoding and mapping spans is CPU work in Python. In threads (``decode_processes = 0``, the
+default) it shares one core with everything else in the collector; with worker processes it
+runs on several cores and only the Arrow table comes back. Either way at most ``slots``
+requests are being read and decoded at once, which bounds the memory they use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from collector.otlp import DecodedRequest, Encoding, OTLPError, decode_request
+
+__all__ = ["Decoder"]
+
+log = logging.getLogger("agentflight.collector.decoder")
+
+
+class Decoder:
+    def __init__(self, processes: int, max_body_bytes: int) -> None:
+        self.processes = processes
+        self.max_body_bytes = max_body_bytes
+        self.slots = max(4, 2 * processes)
+        self._executor = self._new_executor()
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def _new_executor(self) -> Executor:
+        if self.processes > 0:
+            # spawn: the collector has threads, and forking a threaded process is unsafe
+            context = multiprocessing.get_context("spawn")
+            return ProcessPoolExecutor(self.processes, mp_context=context)
+        return ThreadPoolExecutor(self.slots, thread_name_prefix="otlp-decode")
+
+    @property
+    def semaphore(self) -> asyncio.Semaphore:
+        """Held while a request's body is read and decoded (created in the server's loop)."""
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.slots)
+        return self._semaphore
+
+    async def decode(
+        self, body: bytes, encoding: Encoding, coding: str, project: str | None
+    ) -> DecodedRequest:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._executor,
+                decode_request,
+                body,
+                encoding,
+                coding,
+                project,
+                self.max_body_bytes,
+            )
+        except BrokenProcessPool:
+            log.error("a decoding process died; starting new ones")
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._new_executor()
+            raise OTLPError(503, "the collector is restarting a decoder", 1) from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,241 @@
+"""OTLP/HTTP on the wire: content types, compression, OTLP/JSON, and the responses.
+
+Every problem with a request body becomes an :class:`OTLPError` carrying the HTTP status and
+a message that names the problem; nothing a client sends can raise anything else.
+
+OTLP/JSON is the protobuf JSON mapping with the spec's deviations
+(``opentelemetry-proto/docs/specification.md``, *JSON Protobuf Encoding*): ``traceId`` and
+``spanId`` fields are case-insensitive **hex**, not base64; enums are integers; int64 values
+may be strings or numbers; unknown fields are ignored. Ids are rewritten from hex to base64
+before ``google.protobuf.json_format`` parses the document. (Base64 ids, as a plain protobuf
+JSON encoder writes them, are accepted too: their lengths cannot be mistaken for hex.)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from collector.mapping import MappedSpans, map_request
+from collector.otlp_view import TracesView
+
+__all__ = [
+    "DecodedRequest",
+    "Encoding",
+    "OTLPError",
+    "content_coding",
+    "decode_payload",
+    "decode_request",
+    "encode_response",
+    "encode_status",
+    "request_encoding",
+]
+
+_VIEW_NAME = TracesView.DESCRIPTOR.full_name
+_REQUEST_NAME = ExportTraceServiceRequest.DESCRIPTOR.full_name
+# gRPC codes carried in google.rpc.Status (clients log them; OTLP/HTTP does not act on them).
+_GRPC_CODE = {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}
+_INVALID_ID = "AA=="  # one zero byte: decodes fine, then fails the id length check
+
+
+class OTLPError(Exception):
+    """A request the collector answers with an error status."""
+
+    def __init__(self, status: int, message: str, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+    def __reduce__(self) -> tuple[type[OTLPError], tuple[int, str, int | None]]:
+        return OTLPError, (self.status, self.message, self.retry_after_s)  # across processes
+
+
+class Encoding(enum.Enum):
+    PROTOBUF = "application/x-protobuf"
+    JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class DecodedRequest:
+    """A request, mapped, and the bytes the spool keeps to map it again after a crash."""
+
+    spans: MappedSpans
+    payload: bytes  # the request as protobuf, gzip-compressed when ``payload_gzip``
+    payload_gzip: bool
+
+
+def request_encoding(content_type: str | None) -> Encoding:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in ("application/x-protobuf", "application/protobuf"):
+        return Encoding.PROTOBUF
+    if media == "application/json":
+        return Encoding.JSON
+    raise OTLPError(
+        415,
+        f"unsupported Content-Type {content_type!r}: send application/x-protobuf or "
+        "application/json (OTLP/JSON)",
+    )
+
+
+def content_coding(content_encoding: str | None) -> str:
+    coding = (content_encoding or "identity").strip().lower()
+    if coding in ("", "identity", "none"):
+        return "identity"
+    if coding in ("gzip", "x-gzip"):
+        return "gzip"
+    if coding == "deflate":
+        return "deflate"
+    raise OTLPError(
+        415, f"unsupported Content-Encoding {content_encoding!r}: use gzip, deflate or none"
+    )
+
+
+def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
+    """Decompress every member of ``body``, never producing more than ``limit`` bytes."""
+    parts: list[bytes] = []
+    total = 0
+    data = body
+    while data:
+        stream = zlib.decompressobj(wbits)
+        try:
+            chunk = stream.decompress(data, limit + 1 - total)
+        except zlib.error as exc:
+            raise OTLPError(400, f"bad {name} body: {exc}") from None
+        total += len(chunk)
+        if total > limit:
+            raise OTLPError(413, f"request body is over {limit} bytes once decompressed")
+        parts.append(chunk)
+        if not stream.eof:
+            raise OTLPError(400, f"bad {name} body: the compressed stream is truncated")
+        data = stream.unused_data
+        if data and wbits != 31:
+            raise OTLPError(400, f"bad {name} body: data after the end of the stream")
+    return b"".join(parts)
+
+
+def decompress(body: bytes, coding: str, limit: int) -> bytes:
+    if coding == "gzip":
+        return _inflate(body, 31, limit, "gzip")
+    if coding == "deflate":  # HTTP deflate is zlib-wrapped; some clients send it raw
+        zlib_header = len(body) >= 2 and body[0] & 0x0F == 8 and (body[0] << 8 | body[1]) % 31 == 0
+        return _inflate(body, 15 if zlib_header else -15, limit, "deflate")
+    return body
+
+
+def _fix_id(value: Any, size: int) -> Any:
+    """An OTLP/JSON id (hex) as protobuf JSON wants it (base64); bad ids fail the span only."""
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) == 2 * size:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            return _INVALID_ID
+        return base64.b64encode(raw).decode() if len(raw) == size else _INVALID_ID
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return _INVALID_ID
+    return value if len(raw) == size else _INVALID_ID
+
+
+def _items(parent: Any, *names: str) -> list[Any]:
+    if not isinstance(parent, dict):
+        return []
+    for name in names:
+        found = parent.get(name)
+        if isinstance(found, list):
+            return found
+    return []
+
+
+def _hex_ids_to_base64(document: dict[str, Any]) -> None:
+    id_fields = (("traceId", 16), ("trace_id", 16), ("spanId", 8), ("span_id", 8))
+    for resource_spans in _items(document, "resourceSpans", "resource_spans"):
+        for scope_spans in _items(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _items(scope_spans, "spans"):
+                if not isinstance(span, dict):
+                    continue
+                for name, size in (*id_fields, ("parentSpanId", 8), ("parent_span_id", 8)):
+                    if name in span:
+                        span[name] = _fix_id(span[name], size)
+                for link in _items(span, "links"):
+                    if isinstance(link, dict):
+                        for name, size in id_fields:
+                            if name in link:
+                                link[name] = _fix_id(link[name], size)
+
+
+def json_to_protobuf(body: bytes) -> bytes:
+    """An OTLP/JSON ``ExportTraceServiceRequest`` as protobuf bytes."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise OTLPError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise OTLPError(400, "OTLP/JSON body must be a JSON object (ExportTraceServiceRequest)")
+    _hex_ids_to_base64(document)
+    message = ExportTraceServiceRequest()
+    try:
+        json_format.ParseDict(document, message, ignore_unknown_fields=True)
+    # json_format raises ParseError for most bad documents, and a few other errors for
+    # adversarial ones (deep nesting, wrong types in odd places): all of them are bad input.
+    except Exception as exc:
+        raise OTLPError(400, f"invalid OTLP/JSON: {exc}") from None
+    return message.SerializeToString()
+
+
+def decode_payload(payload: bytes, project: str | None) -> MappedSpans:
+    """Map protobuf request bytes (raises :class:`OTLPError` 400 when they are malformed)."""
+    try:
+        return map_request(TracesView.FromString(payload), project)
+    except DecodeError as exc:
+        detail = str(exc).replace(_VIEW_NAME, _REQUEST_NAME)
+        raise OTLPError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
+
+
+def decode_request(
+    body: bytes, encoding: Encoding, coding: str, project: str | None, limit: int
+) -> DecodedRequest:
+    """Decompress, decode and map one ``POST /v1/traces`` body."""
+    raw = decompress(body, coding, limit)
+    if encoding is Encoding.JSON:
+        raw = json_to_protobuf(raw)
+        coding = "identity"
+    spans = decode_payload(raw, project)
+    if coding == "gzip":
+        return DecodedRequest(spans, body, payload_gzip=True)
+    return DecodedRequest(spans, raw, payload_gzip=False)
+
+
+def encode_response(encoding: Encoding, rejected: int = 0, message: str = "") -> bytes:
+    """An ``ExportTraceServiceResponse``; ``partial_success`` only when spans were refused."""
+    response = ExportTraceServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if encoding is Encoding.JSON:
+        return json.dumps(json_format.MessageToDict(response), separators=(",", ":")).encode()
+    return response.SerializeToString()
+
+
+def encode_status(encoding: Encoding, status: int, message: str) -> bytes:
+    """The ``google.rpc.Status`` body OTLP/HTTP requires for every 4xx and 5xx."""
+    body = status_pb2.Status(code=_GRPC_CODE.get(status, 2), message=message)
+    if encoding is Encoding.JSON:
+        return json.dumps(json_format.MessageToDict(body), separators=(",", ":")).encode()
+    return body.SerializeToString()

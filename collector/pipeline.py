@@ -1,0 +1,300 @@
+"""From accepted requests to ClickHouse: the bounded queue, batching, and the inserter thread.
+
+Every accepted request is first made durable in the :class:`~collector.spool.Spool`; the
+spool's writer then hands the records to the queue in sequence order. One inserter thread
+takes a batch off the head of the queue (up to ``batch_rows`` rows, or whatever has waited
+``batch_interval_ms``), records the batch's boundaries in the spool, inserts it with one
+Arrow insert carrying a deduplication token made of the spool's id and those boundaries,
+and checkpoints. A failed insert is retried, with the same token, until it succeeds.
+
+Memory is bounded by ``queue_max_rows`` / ``queue_max_bytes`` of Arrow data. When the queue
+is full and ClickHouse answers, requests get 503 + ``Retry-After`` (backpressure); when it is
+full because ClickHouse is unreachable, requests are still accepted into the spool (up to its
+disk bound) without keeping their rows in memory, and those are read back, in order, when
+ClickHouse returns.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from collector.config import CollectorSettings
+from collector.metrics import Metrics
+from collector.otlp import DecodedRequest, OTLPError, decode_payload
+from collector.spool import DataRecord, Spool, SpoolError, SpoolFull
+
+if TYPE_CHECKING:
+    from collector.store import Store
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger("agentflight.collector.pipeline")
+
+QUEUE_FULL_RETRY_S = 1
+SPOOL_FULL_RETRY_S = 5
+_MAX_BACKOFF_S = 5.0
+
+
+class Pipeline:
+    """The queue between the receiver and ClickHouse; :meth:`start` it, then :meth:`submit`."""
+
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        spool: Spool,
+        connect: Callable[[], Store],
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.spool = spool
+        self.metrics = metrics
+        self._connect = connect
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._queue: deque[DataRecord] = deque()
+        self._cuts: dict[int, int] = {}
+        self._queued_rows = 0
+        self._mem_rows = 0
+        self._mem_bytes = 0
+        self._unavailable = False
+        self._closing = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="clickhouse-inserter", daemon=True)
+        metrics.watch(metrics.queue_rows, lambda: self._queued_rows)
+        metrics.watch(metrics.queue_bytes, lambda: self._mem_bytes)
+        metrics.watch(metrics.spool_bytes, lambda: spool.disk_bytes)
+        metrics.watch(metrics.clickhouse_up, lambda: 0 if self._unavailable else 1)
+
+    # --- receiving ------------------------------------------------------------------------
+    def start(self) -> int:
+        """Open the spool, queue what an earlier run left, start inserting; return its rows."""
+        self.spool.on_durable = self._on_durable
+        recovery = self.spool.open()
+        self._cuts = dict(recovery.cuts)
+        self._on_durable(recovery.records)
+        self._thread.start()
+        return sum(r.rows for r in recovery.records)
+
+    def check_accepting(self) -> None:
+        """Raise the 503 a request would get anyway, before its body is read."""
+        with self._cond:
+            if self._closing:
+                raise OTLPError(503, "the collector is shutting down", QUEUE_FULL_RETRY_S)
+            if self._full(0, 0) and not self._unavailable:
+                raise OTLPError(503, "the ingest queue is full", QUEUE_FULL_RETRY_S)
+        if self.spool.full():
+            raise OTLPError(503, "the spool is full", SPOOL_FULL_RETRY_S)
+
+    def _full(self, rows: int, nbytes: int) -> bool:
+        if self._mem_rows == 0:  # one request always fits, however large
+            return False
+        s = self.settings
+        return (
+            self._mem_rows + rows > s.queue_max_rows or self._mem_bytes + nbytes > s.queue_max_bytes
+        )
+
+    def submit(self, decoded: DecodedRequest, project: str | None) -> Future[int]:
+        """Spool a decoded request; the future resolves when it is durable (then answer 200)."""
+        rows = decoded.spans.rows
+        if rows == 0:
+            done: Future[int] = Future()
+            done.set_result(-1)
+            return done
+        table = decoded.spans.table
+        nbytes = int(table.nbytes)
+        with self._cond:
+            if self._closing:
+                raise OTLPError(503, "the collector is shutting down", QUEUE_FULL_RETRY_S)
+            keep = not self._full(rows, nbytes)
+            if not keep and not self._unavailable:
+                raise OTLPError(503, "the ingest queue is full", QUEUE_FULL_RETRY_S)
+            if keep:
+                self._mem_rows += rows
+                self._mem_bytes += nbytes
+        try:
+            future = self.spool.append_data(
+                decoded.payload, decoded.payload_gzip, project, rows, table if keep else None
+            )
+        except SpoolFull as exc:
+            self._release(rows, nbytes, keep)
+            raise OTLPError(503, str(exc), SPOOL_FULL_RETRY_S) from None
+        except SpoolError as exc:
+            self._release(rows, nbytes, keep)
+            raise OTLPError(503, str(exc), SPOOL_FULL_RETRY_S) from None
+        if keep:
+            future.add_done_callback(
+                lambda f: self._release(rows, nbytes, True) if f.exception() else None
+            )
+        else:
+            future.add_done_callback(
+                lambda f: None if f.exception() else self.metrics.spooled.inc(rows)
+            )
+        return future
+
+    def _release(self, rows: int, nbytes: int, kept: bool) -> None:
+        if kept:
+            with self._cond:
+                self._mem_rows -= rows
+                self._mem_bytes -= nbytes
+                self._cond.notify_all()
+
+    def _on_durable(self, records: list[DataRecord]) -> None:
+        with self._cond:
+            self._queue.extend(records)
+            self._queued_rows += sum(r.rows for r in records)
+            self._cond.notify_all()
+
+    # --- inserting ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if batch is None:
+                return
+            if not self._insert(batch):
+                return
+
+    def _take(self) -> list[DataRecord] | None:
+        """The next batch (left at the head of the queue until inserted); None to stop."""
+        s = self.settings
+        with self._cond:
+            while True:
+                if self._stop.is_set() or (self._closing and not self._queue):
+                    return None
+                if self._queue:
+                    head = self._queue[0]
+                    last = self._cut_of(head.seq)
+                    if last is not None:  # a batch cut before a crash: the very same again
+                        return [r for r in self._queue if r.seq <= last]
+                    wait = head.durable_at + s.batch_interval_ms / 1000 - time.monotonic()
+                    if self._closing or wait <= 0 or self._queued_rows >= s.batch_rows:
+                        batch: list[DataRecord] = []
+                        rows = 0
+                        for record in self._queue:
+                            if batch and rows + record.rows > s.batch_rows:
+                                break
+                            batch.append(record)
+                            rows += record.rows
+                        return batch
+                    self._cond.wait(wait)
+                else:
+                    self._cond.wait()
+
+    def _cut_of(self, seq: int) -> int | None:
+        """The last seq of the recovered batch holding ``seq`` (normally it starts there)."""
+        for first, last in self._cuts.items():
+            if first <= seq <= last:
+                return last
+        return None
+
+    def _table(self, record: DataRecord) -> pa.Table | None:
+        if record.attachment is not None:
+            table: pa.Table = record.attachment
+            return table
+        project, request, gzipped = self.spool.read(record.location)
+        try:
+            return decode_payload(gzip.decompress(request) if gzipped else request, project).table
+        except (OTLPError, OSError, EOFError) as exc:  # cannot happen to a record we accepted
+            log.error("spool record %d cannot be decoded again, skipping it: %s", record.seq, exc)
+            return None
+
+    def _insert(self, batch: list[DataRecord]) -> bool:
+        first, last = batch[0].seq, batch[-1].seq
+        tables = [t for t in map(self._table, batch) if t is not None]
+        table = pa.concat_tables(tables) if tables else None
+        recovered = [f for f, last_seq in self._cuts.items() if f <= first <= last_seq]
+        for cut_first in recovered:
+            first = cut_first  # the same token as before the crash, even if part is gone
+            del self._cuts[cut_first]
+        if not recovered:
+            try:
+                self.spool.append_cut(first, last).result()
+            except SpoolError as exc:  # the spool cannot write: try again later
+                log.error("cannot record a batch in the spool: %s", exc)
+                return not self._stop.wait(_MAX_BACKOFF_S)
+        token = f"agentflight-{self.spool.spool_id}-{first}-{last}"
+        backoff = 0.2
+        while table is not None:
+            started = time.perf_counter()
+            try:
+                self.store().insert_arrow(table, dedup_token=token)
+            except Exception as exc:  # any failure: keep the batch, retry it
+                self.metrics.insert_errors.inc()
+                if not self._unavailable:
+                    log.warning("ClickHouse insert failed, retrying (spooling meanwhile): %s", exc)
+                with self._cond:
+                    self._unavailable = True
+                    self._cond.notify_all()
+                if self._stop.wait(backoff):
+                    return False  # shutting down: the batch stays in the spool
+                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+                continue
+            self.metrics.insert_latency.observe(time.perf_counter() - started)
+            self.metrics.batch_rows.observe(table.num_rows)
+            self.metrics.stored.inc(table.num_rows)
+            if self._unavailable:
+                log.warning("ClickHouse is back; draining the spool")
+            break
+        self.spool.checkpoint(last)
+        with self._cond:
+            self._unavailable = False
+            for _ in batch:
+                record = self._queue.popleft()
+                self._queued_rows -= record.rows
+                if record.attachment is not None:
+                    self._mem_rows -= record.rows
+                    self._mem_bytes -= int(record.attachment.nbytes)
+                    record.attachment = None
+            self._cond.notify_all()
+        return True
+
+    # --- state, shutdown ----------------------------------------------------------------
+    @property
+    def queued_rows(self) -> int:
+        return self._queued_rows
+
+    def store(self) -> Store:
+        """The ClickHouse store, connected (and the schema migrated) on first use."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = self._connect()  # migrates the schema on first contact
+            return self._store
+
+    def ready(self) -> bool:
+        """True when ClickHouse answers."""
+        try:
+            return self.store().ping()
+        except Exception as exc:  # not ready, whatever the reason
+            log.debug("ClickHouse not reachable: %s", exc)
+            return False
+
+    def close(self, timeout_s: float) -> bool:
+        """Stop accepting, insert what is queued (for up to ``timeout_s``), close the spool.
+
+        Returns True when everything was inserted; otherwise the rest stays in the spool and
+        is inserted at the next start.
+        """
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        drained = not self._queue
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.spool.close()
+        if self._store is not None:
+            self._store.close()
+        return drained
