@@ -1,16 +1,15 @@
 """``@agent``, ``@route``, ``@skill`` and ``@llm``.
 
 Each decorator does its work once, at decoration time: it reads the signature, builds the
-``Spec`` (static attributes, which arguments to read) and picks one of four thin wrappers
-(sync, async, generator, async generator). All four share ``_run.open_run``; the call itself
-stays cheap.
+``Spec`` (static attributes, which arguments to read) and picks a thin wrapper (sync, async,
+or generator / async generator). All share ``_run.open_run``; the call itself stays cheap.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from ._binding import qualified_name
@@ -39,41 +38,18 @@ def _async_wrapper(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
     return wrapper
 
 
-def _generator_wrapper(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        # The span starts at the first next(), when the generator's body starts running.
+def _stream_wrapper(fn: Callable[..., Any], spec: Spec, is_async: bool) -> Callable[..., Any]:
+    """For generator and async generator functions.
+
+    The span starts at the call, like any other (its parent is the caller's span, and TTFT
+    counts from the call), even if the generator is consumed later or elsewhere, e.g. by a web
+    framework after the handler returned. The call returns a proxy that behaves like the
+    generator (iteration, ``send``/``throw``/``close`` or their async forms) and ends the span.
+    """
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         with open_run(spec, args, kwargs, attach=False) as run:
-            stream = run.stream(fn(*args, **kwargs), False)
-        return (yield from stream)
-
-    return wrapper
-
-
-def _async_generator_wrapper(fn: Callable[..., Any], spec: Spec) -> Callable[..., Any]:
-    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        with open_run(spec, args, kwargs, attach=False) as run:
-            stream = run.stream(fn(*args, **kwargs), True)
-        # ``yield from`` for async generators: forward asend/athrow/aclose to the proxy.
-        sent: Any = None
-        thrown: BaseException | None = None
-        try:
-            while True:
-                try:
-                    if thrown is not None:
-                        exc, thrown = thrown, None
-                        item = await stream.athrow(exc)
-                    else:
-                        item = await stream.asend(sent)
-                except StopAsyncIteration:
-                    return
-                try:
-                    sent = yield item
-                except GeneratorExit:
-                    raise
-                except BaseException as exc:
-                    thrown = exc
-        finally:
-            await stream.aclose()
+            return run.stream(fn(*args, **kwargs), is_async)
 
     return wrapper
 
@@ -87,9 +63,9 @@ def _decorate(fn: Any, make_spec: SpecFactory) -> Any:
     try:
         spec = make_spec(fn)
         if inspect.isasyncgenfunction(fn):
-            wrapper = _async_generator_wrapper(fn, spec)
+            wrapper = _stream_wrapper(fn, spec, is_async=True)
         elif inspect.isgeneratorfunction(fn):
-            wrapper = _generator_wrapper(fn, spec)
+            wrapper = _stream_wrapper(fn, spec, is_async=False)
         elif inspect.iscoroutinefunction(fn):
             wrapper = _async_wrapper(fn, spec)
         else:
