@@ -77,7 +77,12 @@ class Pipeline:
 
     # --- receiving ------------------------------------------------------------------------
     def start(self) -> int:
-        """Open the spool, queue what an earlier run left, start inserting; return its rows."""
+        """Open the spool, queue what an earlier run left, start inserting; return its rows.
+
+        Starting a started pipeline does nothing (and returns 0).
+        """
+        if self._thread.is_alive():
+            return 0
         self.spool.on_durable = self._on_durable
         recovery = self.spool.open()
         self._cuts = dict(recovery.cuts)

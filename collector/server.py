@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import uvicorn
 
-from collector.app import create_app
+from collector.app import Collector, create_app
 from collector.config import CollectorSettings
 
 __all__ = ["bind", "run", "serve"]
@@ -68,6 +68,12 @@ def run(
 ) -> None:
     """Serve on ``sock`` until SIGTERM/SIGINT (or ``server.should_exit``)."""
     app = create_app(settings, clickhouse_url, database)
+    collector: Collector = app.state.collector
+    recovered = collector.pipeline.start()  # spool errors surface here, not inside uvicorn
+    if recovered:
+        logging.getLogger("agentflight.collector").warning(
+            "replaying %d spans left in the spool by an earlier run", recovered
+        )
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -100,6 +106,7 @@ def serve(
     url = storage_settings.resolve_clickhouse_url(clickhouse_url)
     db = storage_settings.database_name(database)
     announce(f"agentflight collector listening on {app_url}  (OTLP/HTTP: POST {app_url}/v1/traces)")
+    announce(f"  send spans with OTEL_EXPORTER_OTLP_ENDPOINT={app_url}")
     announce(f"  writing to ClickHouse at {_redact(url)}, database '{db}'")
     announce(f"  spool: {settings.spool_dir} (up to {settings.spool_max_bytes // 2**20} MiB)")
     if settings.auth_required:
@@ -111,6 +118,7 @@ def serve(
             "on this loopback address only"
         )
     run(settings, sock, url, db)
+    announce("agentflight collector stopped")
 
 
 def _redact(url: str) -> str:

@@ -27,7 +27,9 @@ def build_app() -> typer.Typer:
 
     from agentflight.cli import db
     from agentflight.cli import loadtest as loadtest_cli
+    from agentflight.cli import serve as serve_cli
     from agentflight.cli import simulate as simulate_cli
+    from agentflight.cli import up as up_cli
 
     app = typer.Typer(
         name="agentflight",
@@ -37,7 +39,8 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     app.add_typer(db.app, name="db")
-    db.register(app)
+    up_cli.register(app)
+    serve_cli.register(app)
     simulate_cli.register(app)
     loadtest_cli.register(app)
     return app

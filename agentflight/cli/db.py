@@ -1,4 +1,4 @@
-"""``agentflight db start|status|stop`` and ``agentflight up``."""
+"""``agentflight db start|status|stop|migrate`` (``agentflight up`` is in :mod:`.up`)."""
 
 from __future__ import annotations
 
@@ -95,18 +95,3 @@ def migrate(
     typer.echo(
         f"Applied migrations: {', '.join(applied)}" if applied else "The schema is up to date."
     )
-
-
-def register(root: typer.Typer) -> None:
-    """Add the top-level ``up`` command."""
-
-    @root.command("up")
-    def up(data_dir: DataDir = None, port: Port = 8123) -> None:
-        """Start everything for local use: for now, the embedded database."""
-        info = start_database(data_dir, port)
-        typer.echo(
-            f"agentflight is up.\n"
-            f"  ClickHouse  {info.url}  (database 'agentflight', 127.0.0.1 only, no password)\n"
-            f"  Stop it with: agentflight db stop"
-            + (f" --data-dir {info.data_dir}" if data_dir else "")
-        )
