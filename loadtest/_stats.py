@@ -104,6 +104,11 @@ class RequestResult:
     request_id: str | None = None
     started_at: float = 0.0
     """Wall-clock start, seconds since the epoch."""
+    input_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None
+    chunks: int = 0
+    """Content-bearing chunks received."""
 
 
 @dataclass

@@ -71,6 +71,7 @@ def _user_class(plan: GatePlan) -> type[OpenAIChatUser]:
         "prompt_tokens": options.prompt_tokens,
         "max_tokens": options.max_tokens,
         "ignore_eos": options.ignore_eos,
+        "run_id": options.run_id,
         "abstract": False,
         "__module__": __name__,
     }
@@ -233,7 +234,8 @@ def run(options: GateOptions, channel: _Channel) -> None:
     started = time.time()
     channel.emit("start", run_id=options.run_id, planned=len(state.stats), users=plan.trace_users)
     interrupted = False
-    with tracing_session(options):
+    warnings: list[str] = []
+    with tracing_session(warnings):
         runner.start_shape()
         state.began = time.time()
         try:
@@ -242,7 +244,6 @@ def run(options: GateOptions, channel: _Channel) -> None:
             interrupted = True
         env.stop_timeout = 0
         runner.quit()
-    warnings = []
     if runner.cpu_warning_emitted:
         warnings.append(
             "the load generator's CPU went above 90%: client-side latencies are inflated"
@@ -269,7 +270,7 @@ def run(options: GateOptions, channel: _Channel) -> None:
 
 def main() -> int:
     channel = _Channel()
-    logging.basicConfig(level=logging.WARNING, format="locust %(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Quiet())
     raise_open_file_limit()

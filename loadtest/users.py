@@ -29,7 +29,7 @@ from locust import User, constant, task
 from loadtest._http import TRANSPORT_ERRORS, HttpStream, TimeoutReached
 from loadtest._sse import StreamMeter
 from loadtest._stats import Outcome, RequestResult
-from loadtest._tracing import traced_request
+from loadtest._tracing import traced_call
 
 __all__ = [
     "AgentHttpUser",
@@ -75,6 +75,8 @@ class _MeasuredUser(User):
     request_name: str = "chat"
     report_tbt_gaps: bool = True
     """Fire one ``tbt`` event per gap (Locust's own TBT percentiles); off saves CPU."""
+    run_id: str | None = None
+    """Tagged on every request's span as ``agentflight.loadtest.run_id``."""
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
@@ -164,6 +166,10 @@ class _MeasuredUser(User):
             error=error,
             request_id=request_id,
             started_at=started_at,
+            input_tokens=meter.prompt_tokens,
+            reasoning_tokens=meter.reasoning_tokens,
+            finish_reason=meter.finish_reason,
+            chunks=meter.content_chunks,
         )
 
 
@@ -227,9 +233,16 @@ class OpenAIChatUser(_MeasuredUser):
             if self.ignore_eos:
                 payload["ignore_eos"] = True
         stage = self.current_stage() if stage is None else stage
-        with traced_request(self.model, stage, max_tokens) as span:
-            result = self._post("/chat/completions", payload, self.headers(), stage, sse=True)
-            span.record(result)
+        headers = self.headers()
+
+        def send(trace_headers: dict[str, str]) -> RequestResult:
+            return self._post(
+                "/chat/completions", payload, {**headers, **trace_headers}, stage, sse=True
+            )
+
+        result = traced_call(
+            send, model=self.model, max_tokens=max_tokens, run_id=self.run_id, stage=stage
+        )
         self.report(result, name or self.request_name)
         return result
 

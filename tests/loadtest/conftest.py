@@ -7,6 +7,7 @@ script, on 127.0.0.1 with port 0, and the simulator's printed URL says where it 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -15,11 +16,17 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tests.conftest import REPO_ROOT
 
@@ -100,6 +107,58 @@ def simulator_factory(
         stop(simulator.process)
 
 
+class OtlpReceiver:
+    """A stand-in OTLP/HTTP collector on loopback that keeps every span it is sent."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        for span in scope.spans:
+                            attributes = {a.key: _value(a.value) for a in span.attributes}
+                            receiver.spans.append({"name": span.name, **attributes})
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(v) for v in value.array_value.values]
+    return getattr(value, kind) if kind else None
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()
+
+
 @dataclass
 class GateRun:
     code: int
@@ -114,7 +173,7 @@ def run_gate(tmp_path: Path) -> Callable[..., GateRun]:
     """Run ``agentflight loadtest ARGS --json-out FILE`` to the end and read its report."""
     import time
 
-    def run(*args: str, timeout: float = 120) -> GateRun:
+    def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> GateRun:
         report_path = tmp_path / "report.json"
         report_path.unlink(missing_ok=True)
         began = time.monotonic()
@@ -124,7 +183,7 @@ def run_gate(tmp_path: Path) -> Callable[..., GateRun]:
             text=True,
             timeout=timeout,
             cwd=tmp_path,
-            env={**os.environ, "COLUMNS": "200"},
+            env={**os.environ, "COLUMNS": "200", **(env or {})},
         )
         report = json.loads(report_path.read_text()) if report_path.exists() else None
         return GateRun(

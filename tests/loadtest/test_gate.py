@@ -10,7 +10,8 @@ import pytest
 
 from loadtest import Capacity, predict, read_trace
 from loadtest._trace import ArrivalSchedule
-from tests.loadtest.conftest import GateRun, Simulator
+from tests.loadtest.conftest import GateRun, OtlpReceiver, Simulator
+from tracer import semconv
 
 RAMP = {
     "max_batch": 4,
@@ -71,6 +72,47 @@ def test_a_ramp_within_capacity_passes_with_the_latencies_the_model_predicts(
     assert "chat ttft" in html.read_text() and "chat tbt" in html.read_text()
     stats = (tmp_path / "locust_stats.csv").read_text()
     assert "chat e2e" in stats and "chat tbt" in stats
+
+
+def test_every_request_is_traced_with_the_run_id_and_its_stage(
+    sim: Simulator, run_gate: Callable[..., GateRun], otlp_receiver: OtlpReceiver
+) -> None:
+    run = run_gate(
+        *("--target", sim.url, "--model", "traced", "--stages", "1:1,2:1"),
+        *("--slo", LOOSE, "--max-tokens", "4"),
+        env={"AGENTFLIGHT_ENDPOINT": otlp_receiver.endpoint},
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.report is not None and run.report["warnings"] == []
+    spans = otlp_receiver.spans
+    assert len(spans) == sum(stage["requests"] for stage in run.report["stages"])
+    assert {span[semconv.LOADTEST_RUN_ID] for span in spans} == {run.report["run_id"]}
+    assert {span[semconv.LOADTEST_STAGE] for span in spans} == {1, 2}
+    span = spans[0]
+    assert span["name"] == "chat traced"
+    assert span[semconv.GEN_AI_REQUEST_MODEL] == "traced"
+    assert span[semconv.GEN_AI_REQUEST_MAX_TOKENS] == 4
+    assert span[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert span[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["length"]
+    assert 0 < span[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 1
+    assert span[semconv.LLM_TBT_COUNT] == 3 and span[semconv.LLM_CHUNK_COUNT] == 4
+    assert span[semconv.GEN_AI_RESPONSE_ID].startswith("chatcmpl-sim")
+    assert semconv.GEN_AI_INPUT_MESSAGES not in span  # synthetic prompts are not captured
+
+
+def test_with_no_collector_the_run_still_works(
+    sim: Simulator, run_gate: Callable[..., GateRun]
+) -> None:
+    run = run_gate(
+        *("--target", sim.url, "--model", "m", "--stages", "1:1", "--slo", LOOSE),
+        env={"AGENTFLIGHT_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.report is not None
+    assert run.report["warnings"] == [
+        "no trace collector at http://127.0.0.1:9: this run's spans were not exported"
+    ]
+    assert run.seconds < 15
 
 
 def test_an_impossible_slo_stops_the_ramp_after_the_first_stage(
