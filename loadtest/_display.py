@@ -152,11 +152,12 @@ class Display:
                 f"[bold green]PASSED[/]: every stage met every SLO (up to {capacity} users)"
             )
         else:
-            reason = "interrupted" if report.get("interrupted") else "an SLO was breached"
-            if not report["stages"] or (
-                not report.get("stopped_early") and all(s["passed"] for s in report["stages"])
-            ):
-                reason = "not every stage ran" if not report.get("interrupted") else reason
+            if report.get("interrupted"):
+                reason = "interrupted"
+            elif any(not stage["passed"] for stage in report["stages"]):
+                reason = "an SLO was breached"
+            else:
+                reason = "not every stage ran"
             held = f"; capacity {capacity} users" if capacity is not None else ""
             self.console.print(f"[bold red]FAILED[/]: {reason}{held}")
         for warning in report.get("warnings", []):

@@ -7,6 +7,7 @@ the interpreter that imports it; this side stays an ordinary process that render
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = ["GateError", "check_target", "run_gate"]
 
 EXIT_PASSED = 0
 EXIT_BREACHED = 1
+PLAIN_WIDTH = 160
 
 
 class GateError(RuntimeError):
@@ -69,7 +71,10 @@ def run_gate(options: GateOptions, *, console: Console | None = None) -> int:
     """
     options.validate()
     check_target(options.target)
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console = Console(width=PLAIN_WIDTH)  # logs and pipes: no 80-column wrapping
     worker = subprocess.Popen(
         [sys.executable, "-m", "loadtest._worker"],
         stdin=subprocess.PIPE,

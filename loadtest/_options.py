@@ -91,7 +91,12 @@ class GateOptions:
             raise InputError("--prompt-tokens must be at least 1")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise InputError("--max-tokens must be at least 1")
-        for flag, path in (("--json-out", self.json_out), ("--html-out", self.html_out)):
+        outputs = (
+            ("--json-out", self.json_out),
+            ("--html-out", self.html_out),
+            ("--csv-out", self.csv_out),
+        )
+        for flag, path in outputs:
             if path is not None and not Path(path).resolve().parent.is_dir():
                 raise InputError(f"{flag} {path}: directory {Path(path).parent} does not exist")
         if self.shape == "ramp":

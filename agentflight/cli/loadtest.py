@@ -33,7 +33,7 @@ def loadtest_command(
     ] = "10s",
     trace_users: Annotated[
         int | None,
-        typer.Option(help="Locust users replaying a trace [default: its peak in flight]."),
+        typer.Option(help="Locust users replaying a trace (default: its peak in flight)."),
     ] = None,
     slo: Annotated[
         str, typer.Option(help="Objectives every stage must meet.")
@@ -44,7 +44,10 @@ def loadtest_command(
     prompt_tokens: Annotated[int, typer.Option(help="Prompt size of ramp requests.")] = 256,
     max_tokens: Annotated[int | None, typer.Option(help="max_tokens of ramp requests.")] = None,
     ignore_eos: Annotated[
-        bool, typer.Option(help="Send vLLM's ignore_eos so answers have the trace's exact length.")
+        bool,
+        typer.Option(
+            help="With max_tokens, send vLLM's ignore_eos: answers are exactly that long."
+        ),
     ] = True,
     json_out: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     html_out: Annotated[Path | None, typer.Option(help="Write Locust's HTML report here.")] = None,

@@ -29,36 +29,43 @@ def simulate_llm(
         int | None, typer.Option(help="Makes lengths, text and failures repeatable.")
     ] = None,
     max_batch: Annotated[
-        int | None, _flag("B: sequences decoding at once; more queue. [16]")
+        int | None, _flag("B: sequences decoding at once; more queue. (default 16)")
     ] = None,
-    prefill_base_ms: Annotated[float | None, _flag("Prefill time of any prompt. [20]")] = None,
+    prefill_base_ms: Annotated[
+        float | None, _flag("Prefill time of any prompt. (default 20)")
+    ] = None,
     prefill_ms_per_token: Annotated[
-        float | None, _flag("Prefill time per prompt token. [0.02]")
+        float | None, _flag("Prefill time per prompt token. (default 0.02)")
     ] = None,
-    tbt_base_ms: Annotated[float | None, _flag("Decode step time with one sequence. [15]")] = None,
+    tbt_base_ms: Annotated[
+        float | None, _flag("Decode step time with one sequence. (default 15)")
+    ] = None,
     tbt_slope_ms: Annotated[
-        float | None, _flag("Added to each step per active sequence. [0.5]")
+        float | None, _flag("Added to each step per active sequence. (default 0.5)")
     ] = None,
     reasoning_tokens: Annotated[
-        int | None, _flag("Hidden reasoning tokens before content. [0]")
+        int | None, _flag("Hidden reasoning tokens before content. (default 0)")
     ] = None,
-    output_tokens: Annotated[int | None, _flag("Median answer length in tokens. [128]")] = None,
+    output_tokens: Annotated[
+        int | None, _flag("Median answer length in tokens. (default 128)")
+    ] = None,
     output_tokens_sigma: Annotated[
-        float | None, _flag("Log-normal sigma of the length; 0 = fixed. [0]")
+        float | None, _flag("Log-normal sigma of the length; 0 = fixed. (default 0)")
     ] = None,
-    output_tokens_max: Annotated[int | None, _flag("Longest answer drawn. [4096]")] = None,
+    output_tokens_max: Annotated[int | None, _flag("Longest answer drawn. (default 4096)")] = None,
     error_rate: Annotated[
-        float | None, _flag("Share of requests failing with 500/503. [0]", _FAILURES)
+        float | None, _flag("Share of requests failing with 500/503. (default 0)", _FAILURES)
     ] = None,
     stall_rate: Annotated[
-        float | None, _flag("Share of streams that stall once. [0]", _FAILURES)
+        float | None, _flag("Share of streams that stall once. (default 0)", _FAILURES)
     ] = None,
-    stall_ms: Annotated[float | None, _flag("Length of a stall. [2000]", _FAILURES)] = None,
+    stall_ms: Annotated[float | None, _flag("Length of a stall. (default 2000)", _FAILURES)] = None,
     drop_rate: Annotated[
-        float | None, _flag("Share of connections dropped mid-answer. [0]", _FAILURES)
+        float | None, _flag("Share of connections dropped mid-answer. (default 0)", _FAILURES)
     ] = None,
     server_timeout: Annotated[
-        float | None, _flag("Seconds after which requests fail (504); 0 = never. [0]", _FAILURES)
+        float | None,
+        _flag("Seconds after which requests fail (504); 0 = never. (default 0)", _FAILURES),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
