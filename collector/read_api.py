@@ -179,7 +179,7 @@ def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
         traces = [
             {
                 "trace_id": r["trace_id"],
-                "project": r["project"],
+                "project": r["trace_project"],
                 "start": _iso(int(r["start_ns"])),
                 "duration_ms": (int(r["end_ns"]) - int(r["start_ns"])) / 1e6,
                 "spans": int(r["spans"]),
@@ -188,8 +188,8 @@ def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
                 "status": r["status"],
                 "models": list(r["models"]),
                 "agents": list(r["agents"]),
-                "input_tokens": int(r["input_tokens"]),
-                "output_tokens": int(r["output_tokens"]),
+                "input_tokens": int(r["total_input_tokens"]),
+                "output_tokens": int(r["total_output_tokens"]),
             }
             for r in rows
         ]

@@ -74,9 +74,9 @@ SELECT trace_id,
                countIf(status_code = 'Ok') > 0, 'Ok', 'Unset') AS status,
        arraySort(arrayFilter(x -> x != '', groupUniqArray(request_model))) AS models,
        arraySort(arrayFilter(x -> x != '', groupUniqArray(agent_name))) AS agents,
-       sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens,
-       any(project) AS project
+       sum(input_tokens) AS total_input_tokens,
+       sum(output_tokens) AS total_output_tokens,
+       any(project) AS trace_project
 FROM {db:Identifier}.genai_spans
 WHERE timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
   AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})

@@ -1,0 +1,101 @@
+"""Bytes from the network never crash the collector: fuzzing the decoder and the server."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector import Store
+from collector.otlp import Encoding, OTLPError, decode_request
+from tests.collector.conftest import LiveCollector, count
+from tests.collector.otlp_builders import genai_request
+from tests.collector.strategies import json_documents, requests
+
+LIMIT = 1 << 20
+VALID = genai_request(3).SerializeToString()
+CODINGS = st.sampled_from(["identity", "gzip", "deflate"])
+ENCODINGS = st.sampled_from([Encoding.PROTOBUF, Encoding.JSON])
+
+
+def decode_or_refuse(body: bytes, encoding: Encoding, coding: str) -> None:
+    """Decoding either succeeds (rows + rejected add up) or raises OTLPError, nothing else."""
+    try:
+        decoded = decode_request(body, encoding, coding, None, LIMIT)
+    except OTLPError as exc:
+        assert exc.status in (400, 413) and exc.message
+        return
+    assert decoded.spans.rows >= 0 and decoded.spans.table.num_rows == decoded.spans.rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048), ENCODINGS, CODINGS)
+def test_arbitrary_bytes(body: bytes, encoding: Encoding, coding: str) -> None:
+    decode_or_refuse(body, encoding, coding)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_corrupted_protobuf_and_gzip(data: st.DataObject) -> None:
+    body = bytearray(data.draw(st.sampled_from([VALID, gzip.compress(VALID)])))
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(body) - 1))
+        body[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(body)))
+    coding = "gzip" if body[:2] == b"\x1f\x8b" else "identity"
+    decode_or_refuse(
+        bytes(body[:cut] if data.draw(st.booleans()) else body), Encoding.PROTOBUF, coding
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_documents())
+def test_arbitrary_json(document: Any) -> None:
+    decode_or_refuse(json.dumps(document).encode(), Encoding.JSON, "identity")
+    wrapped = {"resourceSpans": [{"scopeSpans": [{"spans": [document]}]}]}
+    decode_or_refuse(json.dumps(wrapped).encode(), Encoding.JSON, "identity")
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(requests())
+def test_whatever_decodes_clickhouse_accepts(store: Store, req: ExportTraceServiceRequest) -> None:
+    """No accepted span can poison an insert (which would be retried forever)."""
+    body = zlib.compress(req.SerializeToString())
+    spans = decode_request(body, Encoding.PROTOBUF, "deflate", "fuzz", LIMIT).spans
+    before = count(store)
+    store.insert_arrow(spans.table, dedup_token=uuid.uuid4().hex)  # identical blocks are deduped
+    assert count(store) == before + spans.rows
+
+
+def test_the_server_answers_every_fuzzed_request(
+    start_collector: Callable[..., LiveCollector],
+) -> None:
+    live = start_collector(max_body_bytes=LIMIT)
+    statuses: set[int] = set()
+    with live.client() as http:
+
+        @settings(max_examples=80, deadline=None)
+        @given(st.binary(max_size=512) | json_documents().map(lambda d: json.dumps(d).encode()),
+               st.sampled_from(["application/x-protobuf", "application/json", "text/html", ""]),
+               st.sampled_from(["", "gzip", "deflate", "zstd"]))  # fmt: skip
+        def post(body: bytes, content_type: str, coding: str) -> None:
+            headers = {"content-type": content_type, "content-encoding": coding}
+            try:
+                response = http.post("/v1/traces", content=body, headers=headers)
+            except httpx.HTTPError as exc:  # the server must answer, not hang up
+                raise AssertionError(f"no answer: {exc}") from exc
+            statuses.add(response.status_code)
+            assert response.status_code in (200, 400, 413, 415), response.text
+
+        post()
+    assert {400, 415} <= statuses
