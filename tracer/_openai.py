@@ -22,6 +22,7 @@ from ._llm import LLMSpec
 
 PROVIDER: Final = "openai"
 _ORIGINAL: Final = "__agentflight_original__"
+_DEFAULT_PORTS: Final[dict[Any, int]] = {"https": 443, "http": 80}
 _lock = threading.Lock()
 
 
@@ -33,7 +34,7 @@ def _server_attributes(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[st
     if not isinstance(host, str) or not host:
         return {}
     attributes: dict[str, AttributeValue] = {semconv.SERVER_ADDRESS: host}
-    port = getattr(url, "port", None)
+    port = getattr(url, "port", None) or _DEFAULT_PORTS.get(getattr(url, "scheme", None))
     if isinstance(port, int):
         attributes[semconv.SERVER_PORT] = port
     return attributes

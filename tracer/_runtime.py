@@ -135,7 +135,11 @@ def shutdown(timeout_ms: int | None = None) -> bool:
 
 
 def dropped_spans() -> int:
-    """How many spans this process dropped because the export queue was full."""
+    """How many spans this process dropped because the export queue was full.
+
+    Exact while one thread produces spans; with several threads producing while the
+    exporter drains the queue, it can be off by the few spans in flight at that moment.
+    """
     processor = STATE.processor
     return processor.dropped if processor is not None else 0
 

@@ -12,6 +12,7 @@ import gc
 import gzip
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -92,6 +93,8 @@ def otel_globals() -> Iterator[None]:
     saved_state = (STATE.settings, STATE.tracer, STATE.provider, STATE.processor)
     trace._TRACER_PROVIDER = None
     trace._TRACER_PROVIDER_SET_ONCE = Once()
+    # As in a fresh process: the tracer follows whatever provider becomes global.
+    STATE.tracer = trace.get_tracer(_runtime.SCOPE)
     STATE.provider = None
     STATE.processor = None
     try:
@@ -105,10 +108,19 @@ def otel_globals() -> Iterator[None]:
 
 
 # --- local HTTP servers -------------------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients may hang up early
+            super().handle_error(request, client_address)
+
+
 def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="test-http", daemon=True).start()
+    server = _Server(("127.0.0.1", 0), handler)
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-http", daemon=True
+    ).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
@@ -209,6 +221,7 @@ class StreamScript:
     texts: list[str] = field(default_factory=lambda: ["Hello", " world", "!"])
     usage: dict[str, Any] | None = None
     model: str = "sim-model-001"
+    status: int = 200
     bodies: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -239,6 +252,14 @@ def openai_server() -> Iterator[tuple[str, StreamScript]]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             script.bodies.append(body)
+            if script.status != 200:
+                error = json.dumps({"error": {"message": "simulated", "type": "server_error"}})
+                self.send_response(script.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(error)))
+                self.end_headers()
+                self.wfile.write(error.encode())
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")

@@ -86,8 +86,8 @@ def test_ttft_and_tbt_from_controlled_sleeps(spans: CapturedSpans) -> None:
     span_attributes = attrs(spans.spans[0])
     assert 0.08 <= span_attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 0.08 + 0.07
     assert span_attributes[semconv.LLM_TBT_COUNT] == 4
-    assert 30 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 30 + 25
-    assert 30 <= span_attributes[semconv.LLM_TBT_P50_MS] <= span_attributes[semconv.LLM_TBT_MAX_MS]
+    assert 30 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 30 + 25  # 4 full sleeps
+    assert 29 <= span_attributes[semconv.LLM_TBT_P50_MS] <= span_attributes[semconv.LLM_TBT_MAX_MS]
     assert span_attributes[semconv.LLM_TBT_MAX_MS] < 30 + 60
 
 
