@@ -15,10 +15,24 @@ from typing import Any
 __all__ = ["StreamMeter", "has_content"]
 
 
+def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
+    choices = chunk.get("choices")
+    if not isinstance(choices, list):
+        return []
+    return [choice for choice in choices if isinstance(choice, dict)]
+
+
+def _count(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
 def has_content(chunk: dict[str, Any]) -> bool:
-    for choice in chunk.get("choices") or ():
-        delta = choice.get("delta") or {}
-        if delta.get("content") or delta.get("tool_calls") or delta.get("refusal"):
+    for choice in _choices(chunk):
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and (
+            delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
+        ):
             return True
     return False
 
@@ -67,14 +81,14 @@ class StreamMeter:
         if not isinstance(chunk, dict):
             self.error = "malformed SSE chunk"
             return True
-        if "error" in chunk:
+        if chunk.get("error"):
             err = chunk["error"] if isinstance(chunk["error"], dict) else {}
             self.error = str(err.get("code") or err.get("message") or "error event in stream")
             return True
         if self.any_event_is_content or has_content(chunk):
             self._content(now)
-        for choice in chunk.get("choices") or ():
-            if choice.get("finish_reason"):
+        for choice in _choices(chunk):
+            if isinstance(choice.get("finish_reason"), str):
                 self.finish_reason = choice["finish_reason"]
         usage = chunk.get("usage")
         if isinstance(usage, dict):
@@ -101,14 +115,15 @@ class StreamMeter:
             self.content_chunks = 1
 
     def take_usage(self, usage: dict[str, Any]) -> None:
-        self.prompt_tokens = usage.get("prompt_tokens")
-        self.completion_tokens = usage.get("completion_tokens")
-        details = usage.get("completion_tokens_details") or {}
-        self.reasoning_tokens = details.get("reasoning_tokens")
+        self.prompt_tokens = _count(usage.get("prompt_tokens"))
+        self.completion_tokens = _count(usage.get("completion_tokens"))
+        details = usage.get("completion_tokens_details")
+        if isinstance(details, dict):
+            self.reasoning_tokens = _count(details.get("reasoning_tokens"))
 
     @property
     def output_tokens(self) -> int:
         """Tokens reported in ``usage``, else one per content chunk."""
         if self.completion_tokens is not None:
-            return int(self.completion_tokens)
+            return self.completion_tokens
         return self.content_chunks

@@ -33,6 +33,7 @@ from loadtest._serve import raise_open_file_limit
 from loadtest._slo import evaluate
 from loadtest._stats import RequestResult, StageStats
 from loadtest._tracing import tracing_session
+from loadtest._units import InputError
 from loadtest.shapes import RampShape, TraceShape
 from loadtest.users import OpenAIChatUser, TraceChatUser
 
@@ -94,7 +95,6 @@ class _Run:
                 if arrival.stage not in self.stats:
                     self.stats[arrival.stage] = StageStats(arrival.stage, 0, plan.schedule.window_s)
         self.reports: list[dict[str, Any]] = []
-        self.breached = False
         self.began = time.time()
         """Wall-clock start of the shape (trace windows count from here)."""
         env.events.request.add_listener(self._on_request)
@@ -174,8 +174,7 @@ class _Run:
                     break
                 position += 1
                 if not self._evaluate(done):
-                    self.breached = True
-                    return
+                    return  # a breach: stop now
             if runner.state == STATE_STOPPED and not inflight:
                 return  # stopped before every stage ran: the report says so
             if now - last_progress >= PROGRESS_EVERY_S:
@@ -275,7 +274,11 @@ def main() -> int:
         handler.addFilter(_Quiet())
     raise_open_file_limit()
     options = GateOptions.from_json(json.loads(sys.stdin.read()))
-    run(options, channel)
+    try:
+        run(options, channel)
+    except InputError as exc:  # the command checked first; the input changed since
+        print(f"agentflight loadtest: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

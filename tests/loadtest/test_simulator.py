@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ import openai
 import pytest
 
 from loadtest import Capacity, predict
-from tests.loadtest.conftest import Simulator
+from tests.loadtest.conftest import AGENTFLIGHT, Simulator
 
 CAPACITY = {
     "max_batch": 8,
@@ -244,3 +245,26 @@ async def test_a_thousand_open_streams_need_no_thread_each(sim: Simulator) -> No
     running = httpx.get(f"{sim.root}/simulator/state").json()["models"]["wide"]
     assert running == {"running": 0, "queued": 0, "max_batch": 5000}
     assert peak_threads < 16
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--max-batch", "0"), "defaults: max_batch must be at least 1, got 0"),
+        (("--profile", "absent.toml"), "cannot read profile absent.toml"),
+        (("--error-rate", "2"), "defaults: error_rate must be between 0 and 1"),
+    ],
+)
+def test_bad_simulator_settings_are_one_line(
+    tmp_path: Path, flags: tuple[str, ...], message: str
+) -> None:
+    done = subprocess.run(
+        [AGENTFLIGHT, "simulate-llm", "--port", "0", *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"agentflight simulate-llm: {message}")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -157,8 +158,24 @@ def test_the_meter_reports_broken_streams() -> None:
     assert agent.done and agent.content_chunks == 2 and agent.error is None
 
 
-@given(st.lists(st.binary(max_size=80), max_size=20))
-def test_the_meter_never_raises_on_arbitrary_bytes(lines: list[bytes]) -> None:
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["choices", "delta", "content", "usage", "error", "finish_reason", "x"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.lists(st.binary(max_size=80) | JSON.map(lambda v: b"data: " + json.dumps(v).encode())))
+def test_the_meter_never_raises_on_what_a_server_may_send(lines: list[bytes]) -> None:
     meter = StreamMeter(start=0.0)
     _feed(meter, lines)
     assert meter.output_tokens >= 0
