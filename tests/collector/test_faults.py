@@ -1,0 +1,270 @@
+"""Faults: ClickHouse going away mid-stream, the collector killed or stopped during ingest.
+
+In every case each span answered 200 must end up in ClickHouse exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collector import Store, embedded
+from collector.config import CollectorSettings
+from collector.metrics import Metrics
+from collector.otlp import Encoding, decode_request
+from collector.pipeline import Pipeline
+from collector.spool import Spool
+from tests.collector.conftest import LiveCollector, wait_until
+from tests.collector.otlp_builders import PROTOBUF, genai_request
+
+SPANS_PER_REQUEST = 40
+
+
+def stored_ids(store: Store) -> list[str]:
+    rows = store.query("SELECT SpanId FROM {db:Identifier}.otel_traces").result_rows
+    return [r[0] for r in rows]
+
+
+@dataclass
+class Sender:
+    """An OTLP client posting batches of new spans, retrying 503s like the OTel exporters."""
+
+    url: str
+    acked: set[str] = field(default_factory=set)
+    sent: set[str] = field(default_factory=set)
+    requests: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    retries_503: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def run(self, limit: int | None = None) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            while not self.stop.is_set() and (limit is None or self.requests < limit):
+                req = genai_request(SPANS_PER_REQUEST)
+                ids = {s.span_id.hex() for s in req.resource_spans[0].scope_spans[0].spans}
+                self.sent |= ids
+                body = req.SerializeToString()
+                while True:
+                    try:
+                        response = http.post("/v1/traces", content=body, headers=PROTOBUF)
+                    except httpx.HTTPError as exc:  # the collector died mid-request
+                        self.failed.append(str(exc))
+                        return
+                    if response.status_code != 503:
+                        break
+                    self.retries_503 += 1
+                    time.sleep(0.05)
+                assert response.status_code == 200, response.text
+                self.acked |= ids
+                self.requests += 1
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.run, daemon=True)
+        thread.start()
+        return thread
+
+
+def assert_exactly_once(store: Store, sender: Sender) -> None:
+    ids = stored_ids(store)
+    assert len(ids) == len(set(ids)), "duplicates"
+    assert sender.acked <= set(ids), f"{len(sender.acked - set(ids))} acknowledged spans lost"
+    assert set(ids) <= sender.sent
+
+
+@pytest.fixture
+def own_clickhouse(tmp_path: Path) -> Iterator[tuple[Path, embedded.ServerInfo]]:
+    data_dir = tmp_path / "own-clickhouse"
+    info, _ = embedded.start(data_dir, port=0)
+    yield data_dir, info
+    embedded.stop(data_dir)
+
+
+def test_clickhouse_stops_mid_stream_and_comes_back(
+    start_collector: Callable[..., LiveCollector], own_clickhouse: Any
+) -> None:
+    data_dir, info = own_clickhouse
+    live = start_collector(url=info.url, batch_rows=200, queue_max_rows=400)
+    store = Store.connect(info.url, database=live.collector.database)
+    sender = Sender(live.url)
+    thread = sender.start()
+    wait_until(lambda: sender.requests >= 10, what="ingest to get going")
+    embedded.stop(data_dir)  # ClickHouse goes away in the middle of the stream
+    at_stop = sender.requests
+    wait_until(lambda: sender.requests >= at_stop + 30, what="ingest to continue into the spool")
+    metrics = live.collector.metrics
+    assert metrics.spooled._value.get() > 0  # rows kept on disk only, not in memory
+    restarted, started = embedded.start(data_dir, port=info.port)  # the same server again
+    assert started and restarted.port == info.port
+    at_restart = sender.requests
+    wait_until(lambda: sender.requests >= at_restart + 10, what="ingest after the restart")
+    sender.stop.set()
+    thread.join(30)
+    assert not sender.failed
+    wait_until(lambda: len(stored_ids(store)) >= len(sender.acked), 90, "the spool to drain")
+    wait_until(lambda: live.collector.pipeline.queued_rows == 0, 30, "an empty queue")
+    assert_exactly_once(store, sender)
+    assert len(stored_ids(store)) == len(sender.acked)  # nothing unacknowledged was stored
+    assert metrics.insert_errors._value.get() > 0
+    store.close()
+
+
+class FlakyStore:
+    """A store whose insert lands in ClickHouse and then reports a failure (a lost answer)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.inserts = 0
+
+    def insert_arrow(self, table: Any, *, dedup_token: str | None = None) -> int:
+        self.inserts += 1
+        self.store.insert_arrow(table, dedup_token=dedup_token)
+        raise ConnectionResetError("the server committed, then the connection dropped")
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
+    store: Store, tmp_path: Path
+) -> None:
+    """Crash after ClickHouse took a batch but before the spool knew: same batch, same token."""
+    settings = CollectorSettings.resolve(batch_rows=1000, batch_interval_ms=20)
+    flaky = FlakyStore(store)
+    first = Pipeline(settings, Spool(tmp_path, 10**9), lambda: flaky, Metrics())  # type: ignore[arg-type,return-value]
+    first.start()
+    for _ in range(3):
+        body = genai_request(7).SerializeToString()
+        decoded = decode_request(body, Encoding.PROTOBUF, "identity", None, 1 << 20)
+        first.submit(decoded, None).result()
+    wait_until(lambda: flaky.inserts >= 2, what="the insert and its retry")
+    first.close(0)  # "crash": the batch is in ClickHouse, the checkpoint never written
+    assert len(stored_ids(store)) == 21  # the retry with the same token was deduplicated
+    second = Pipeline(settings, Spool(tmp_path, 10**9), lambda: store, Metrics())
+    assert second.start() == 21  # replayed from the spool...
+    wait_until(lambda: second.queued_rows == 0, what="the replay")
+    ids = stored_ids(store)
+    assert (len(ids), len(set(ids))) == (21, 21)  # ...and stored once
+    second.close(5)
+
+
+@dataclass
+class CollectorProcess:
+    """``python -m agentflight serve`` as a child process."""
+
+    process: subprocess.Popen[str]
+    url: str
+    output: queue.Queue[str]
+    pump: threading.Thread
+
+    @classmethod
+    def start(cls, spool_dir: Path, env: dict[str, str]) -> CollectorProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentflight", "serve", "--port", "0", "--spool-dir",
+             str(spool_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        )  # fmt: skip
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert process.stdout is not None
+            try:
+                for line in process.stdout:
+                    lines.put(line)
+            except ValueError:  # the pipe was closed by stop()
+                pass
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if "listening on http://" in line:
+                url = line.split("listening on ", 1)[1].split()[0]
+                return cls(process, url, lines, reader)
+        process.kill()
+        raise AssertionError(f"the collector did not start: {''.join(seen)}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the collector, wait for it, release its pipe; return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(60)
+        self.pump.join(10)  # everything it printed has been read
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+    def log(self) -> str:
+        out = []
+        while not self.output.empty():
+            out.append(self.output.get())
+        return "".join(out)
+
+
+@pytest.fixture
+def collector_env(store: Store) -> dict[str, str]:
+    return {
+        "AGENTFLIGHT_CLICKHOUSE_URL": store.url,
+        "AGENTFLIGHT_DATABASE": store.database,
+        "AGENTFLIGHT_BATCH_ROWS": "200",
+        "AGENTFLIGHT_BATCH_INTERVAL_MS": "300",
+    }
+
+
+def test_sigkill_during_ingest_loses_nothing(
+    store: Store, tmp_path: Path, collector_env: dict[str, str]
+) -> None:
+    spool = tmp_path / "spool"
+    first = CollectorProcess.start(spool, collector_env)
+    sender = Sender(first.url)
+    thread = sender.start()
+    wait_until(lambda: sender.requests >= 25, what="ingest to get going")
+    first.stop(signal.SIGKILL)  # while the sender is posting
+    thread.join(30)
+    in_spool_only = len(sender.acked) - len(stored_ids(store))
+    second = CollectorProcess.start(spool, collector_env)
+    try:
+        wait_until(lambda: len(stored_ids(store)) >= len(sender.acked), 60, "the replay")
+        assert_exactly_once(store, sender)
+        assert in_spool_only > 0, "nothing was pending at the kill: the test proved nothing"
+    finally:
+        second.stop()
+
+
+def test_sigterm_drains_the_queue_before_exiting(
+    store: Store, tmp_path: Path, collector_env: dict[str, str]
+) -> None:
+    env = dict(collector_env, AGENTFLIGHT_BATCH_INTERVAL_MS="600000")
+    env["AGENTFLIGHT_BATCH_ROWS"] = "100000"
+    collector = CollectorProcess.start(tmp_path / "spool", env)
+    sender = Sender(collector.url)
+    sender.run(limit=12)  # all acknowledged, none inserted yet (the interval is 10 minutes)
+    assert len(stored_ids(store)) == 0
+    assert collector.stop(signal.SIGTERM) == 0
+    assert "agentflight collector stopped" in collector.log()
+    ids = stored_ids(store)
+    assert (len(ids), set(ids)) == (12 * SPANS_PER_REQUEST, sender.acked)
+    restarted = Spool(tmp_path / "spool", 10**9)
+    assert restarted.open().records == []  # nothing left to replay
+    restarted.close()
