@@ -1,16 +1,16 @@
 """agentflight loadtest: an OpenAI-compatible LLM simulator and Locust ramp tests with an SLO gate.
 
-- The simulator: :func:`serve` (or :func:`create_app` for an ASGI app) with a
-  :class:`SimulatorProfile` of per-model :class:`Capacity`; :func:`predict` gives the
-  latencies its capacity model implies.
+- The simulator: :func:`serve`, :func:`running_simulator` (a background thread) or
+  :func:`create_app` (the ASGI app), with a :class:`SimulatorProfile` of per-model
+  :class:`Capacity`; :func:`predict` gives the latencies its capacity model implies.
 - The gate: :func:`run_gate` with :class:`GateOptions` runs Locust headless in a worker
   process and returns the exit code.
 - Locust classes for your own locustfiles live in :mod:`loadtest.users` and
   :mod:`loadtest.shapes`. They import Locust, which gevent-monkey-patches the process, so
   this package never imports them itself.
 
-``create_app``, ``serve``, ``run_gate`` and ``GateError`` are loaded on first use: importing
-``loadtest`` stays cheap and safe to do before Locust's monkey-patching.
+``create_app``, ``serve``, ``running_simulator``, ``run_gate`` and ``GateError`` load on
+first use: importing ``loadtest`` stays cheap and safe to do before Locust's monkey-patching.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from loadtest._units import InputError
 
 if TYPE_CHECKING:
     from loadtest._gate import GateError, run_gate
-    from loadtest._serve import serve
+    from loadtest._serve import running_simulator, serve
     from loadtest._simulator import create_app
 
 __all__ = [
@@ -53,12 +53,14 @@ __all__ = [
     "predict",
     "read_trace",
     "run_gate",
+    "running_simulator",
     "serve",
 ]
 
 _LAZY = {
     "create_app": "loadtest._simulator",
     "serve": "loadtest._serve",
+    "running_simulator": "loadtest._serve",
     "run_gate": "loadtest._gate",
     "GateError": "loadtest._gate",
 }

@@ -1,4 +1,5 @@
-"""Running the simulator: bind first (port 0 works), say where, then serve with uvicorn."""
+"""Running the simulator: bind first (port 0 works), say where, then serve with uvicorn,
+in the foreground (the command) or on a background thread (tests, demos)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from loadtest._profiles import SimulatorProfile
 from loadtest._timeline import SimulatedDrop
 
-__all__ = ["raise_open_file_limit", "serve"]
+__all__ = ["raise_open_file_limit", "running_simulator", "serve"]
 
 
 class _HideSimulatedDrops(logging.Filter):
@@ -45,25 +49,8 @@ def raise_open_file_limit(wanted: int = 65536) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def serve(
-    profile: SimulatorProfile | None = None,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    seed: int | None = None,
-    log_level: str = "warning",
-    on_ready: Callable[[str], Any] | None = None,
-) -> None:
-    """Serve the simulator until interrupted.
-
-    ``on_ready`` receives the base URL (``http://HOST:PORT/v1``) once the socket listens;
-    with ``port=0`` that is how callers learn the port. By default the URL is printed.
-    """
-    import uvicorn
-
-    from loadtest._simulator import create_app
-
-    raise_open_file_limit()
+def _bind(host: str, port: int) -> tuple[socket.socket, str]:
+    """A listening socket and the base URL it serves (``http://HOST:PORT/v1``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,9 +61,14 @@ def serve(
         raise
     sock.listen(4096)
     sock.setblocking(False)
-    bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if family == socket.AF_INET6 else host
-    url = f"http://{shown_host}:{bound_port}/v1"
+    return sock, f"http://{shown_host}:{sock.getsockname()[1]}/v1"
+
+
+def _server(profile: SimulatorProfile | None, seed: int | None, log_level: str) -> Any:
+    import uvicorn
+
+    from loadtest._simulator import create_app
 
     logging.getLogger("uvicorn.error").addFilter(_HideSimulatedDrops())
     config = uvicorn.Config(
@@ -87,7 +79,26 @@ def serve(
         timeout_graceful_shutdown=1,
         backlog=4096,
     )
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def serve(
+    profile: SimulatorProfile | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    seed: int | None = None,
+    log_level: str = "warning",
+    on_ready: Callable[[str], Any] | None = None,
+) -> None:
+    """Serve the simulator until interrupted (SIGINT/SIGTERM).
+
+    ``on_ready`` receives the base URL (``http://HOST:PORT/v1``) once the socket listens;
+    with ``port=0`` that is how callers learn the port. By default the URL is printed.
+    """
+    raise_open_file_limit()
+    sock, url = _bind(host, port)
+    server = _server(profile, seed, log_level)
     if on_ready is None:
         print(f"agentflight LLM simulator listening on {url}", flush=True)
     else:
@@ -97,3 +108,36 @@ def serve(
     finally:
         sock.close()
         sys.stdout.flush()
+
+
+@contextmanager
+def running_simulator(
+    profile: SimulatorProfile | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    seed: int | None = None,
+    log_level: str = "warning",
+) -> Iterator[str]:
+    """Run the simulator on a background thread (its own event loop) for the block; yields
+    its base URL. For tests and demos that want a model server without a subprocess::
+
+        with loadtest.running_simulator(seed=1) as url:
+            client = openai.OpenAI(base_url=url, api_key="unused")
+    """
+    sock, url = _bind(host, port)
+    server = _server(profile, seed, log_level)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="agentflight-simulator", daemon=True
+    )
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the simulator stopped while starting; see its log")
+            time.sleep(0.005)
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        sock.close()

@@ -19,7 +19,7 @@ import httpx
 import openai
 import pytest
 
-from loadtest import Capacity, predict
+from loadtest import Capacity, load_profile, predict, running_simulator
 from tests.loadtest.conftest import AGENTFLIGHT, Simulator
 
 CAPACITY = {
@@ -247,24 +247,26 @@ async def test_a_thousand_open_streams_need_no_thread_each(sim: Simulator) -> No
     assert peak_threads < 16
 
 
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (("--max-batch", "0"), "defaults: max_batch must be at least 1, got 0"),
-        (("--profile", "absent.toml"), "cannot read profile absent.toml"),
-        (("--error-rate", "2"), "defaults: error_rate must be between 0 and 1"),
-    ],
-)
-def test_bad_simulator_settings_are_one_line(
-    tmp_path: Path, flags: tuple[str, ...], message: str
-) -> None:
+def test_bad_simulator_settings_are_one_line(tmp_path: Path) -> None:
+    """(Every profile error is one line too: see test_capacity.py.)"""
     done = subprocess.run(
-        [AGENTFLIGHT, "simulate-llm", "--port", "0", *flags],
+        [AGENTFLIGHT, "simulate-llm", "--port", "0", "--max-batch", "0"],
         capture_output=True,
         text=True,
         timeout=30,
         cwd=tmp_path,
     )
     assert done.returncode == 2
-    assert done.stderr.startswith(f"agentflight simulate-llm: {message}")
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert (
+        done.stderr == "agentflight simulate-llm: defaults: max_batch must be at least 1, got 0\n"
+    )
+
+
+def test_the_simulator_runs_on_a_background_thread_too() -> None:
+    profile = load_profile(overrides={"output_tokens": 3, "tbt_base_ms": 1})
+    with running_simulator(profile, seed=5) as url:
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0)
+        answer = client.chat.completions.create(model="m", messages=MESSAGES)
+        assert answer.usage is not None and answer.usage.completion_tokens == 3
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="m", messages=MESSAGES)
