@@ -41,13 +41,15 @@ def start_simulator(*flags: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentiles(values: list[float]) -> str:
     ordered = sorted(values)
-    pick = [ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] for q in (0.5, 0.95, 0.99)]
+    last = len(ordered) - 1
+    pick = [ordered[min(last, round(q * last))] for q in (0.5, 0.95, 0.99)]
     return "p50 {:+.2f}  p95 {:+.2f}  p99 {:+.2f}".format(*pick)
 
 
@@ -80,7 +82,7 @@ def bench_ttft_error(user_base: type) -> None:
     try:
         import urllib.request
 
-        class User(user_base):  # type: ignore[misc, valid-type]
+        class User(user_base):
             host = url
 
         print("TTFT measurement error (Locust minus the simulator's first-chunk record), ms")
@@ -109,14 +111,14 @@ def bench_throughput(user_base: type) -> None:
         "--tbt-base-ms", "0", "--tbt-slope-ms", "0", "--output-tokens", "1",
     )  # fmt: skip
 
-    class User(user_base):  # type: ignore[misc, valid-type]
+    class User(user_base):
         host = url
         prompt_tokens = 16
 
     print("Throughput of one Locust worker (streamed requests of 1 token, zero model latency)")
     best = (0.0, 0)
     try:
-        for users in (1, 4, 16, 32, 64, 128):
+        for users in (1, 4, 16, 32, 64):
             worker_cpu, sim_cpu = cpu_seconds(os.getpid()), cpu_seconds(simulator.pid)
             began = time.perf_counter()
             results = run_users(User, users, STEP_S)
@@ -139,7 +141,7 @@ def bench_throughput(user_base: type) -> None:
 
 
 def main() -> None:
-    import locust  # noqa: F401  (monkey-patches this process before anything opens sockets)
+    import locust  # first: it monkey-patches this process before anything opens sockets
     from locust import constant
 
     from loadtest.users import OpenAIChatUser
@@ -150,7 +152,11 @@ def main() -> None:
         prompt_tokens = 64
         wait_time = constant(0)
 
-    print(f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, Locust {locust.__version__}")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"{os.cpu_count()} CPUs (load average {load}), Python {sys.version.split()[0]}, "
+        f"Locust {locust.__version__}"
+    )
     bench_ttft_error(Base)
     bench_throughput(Base)
 
