@@ -116,7 +116,7 @@ async def export_traces(request: Request) -> Response:
         async with collector.decoder.semaphore:
             body = await _read_body(request, collector.settings.max_body_bytes)
             decoded = await collector.decoder.decode(body, encoding, coding, project)
-            durable = collector.pipeline.submit(decoded, project)
+            durable = collector.pipeline.submit(decoded, body, project)
         try:
             await asyncio.wrap_future(durable)
         except SpoolError as exc:
@@ -177,6 +177,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(collector.decoder.start)
         recovered = await run_in_threadpool(collector.pipeline.start)
         if recovered:
             log.warning("replaying %d spans left in the spool by an earlier run", recovered)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -19,6 +20,11 @@ from collector.otlp import DecodedRequest, Encoding, OTLPError, decode_request
 __all__ = ["Decoder"]
 
 log = logging.getLogger("agentflight.collector.decoder")
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: the collector decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Decoder:
@@ -33,8 +39,15 @@ class Decoder:
         if self.processes > 0:
             # spawn: the collector has threads, and forking a threaded process is unsafe
             context = multiprocessing.get_context("spawn")
-            return ProcessPoolExecutor(self.processes, mp_context=context)
+            return ProcessPoolExecutor(self.processes, mp_context=context, initializer=_worker_init)
         return ThreadPoolExecutor(self.slots, thread_name_prefix="otlp-decode")
+
+    def start(self) -> None:
+        """Start the worker processes now rather than on the first requests."""
+        empty = (b"", Encoding.PROTOBUF, "identity", None, self.max_body_bytes)
+        futures = [self._executor.submit(decode_request, *empty) for _ in range(self.processes)]
+        for future in futures:
+            future.result()
 
     @property
     def semaphore(self) -> asyncio.Semaphore:

@@ -51,8 +51,10 @@ OTEL_TRACES_SCHEMA = pa.schema(
     )
 )  # fmt: skip
 
-_KIND_NAMES = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
-_STATUS_NAMES = ("Unset", "Ok", "Error")
+_KIND_NAMES = dict(
+    enumerate(("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer"))
+)
+_STATUS_NAMES = dict(enumerate(("Unset", "Ok", "Error")))
 _MAX_NS = 2**63 - 1  # DateTime64(9) and Arrow timestamps are signed 64-bit nanoseconds
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
@@ -124,12 +126,30 @@ def _resource_attributes(
 _MEMO = AttributeMemo()
 
 
+def _refusal(span: Any) -> str | None:
+    """Why ``span`` cannot be stored, or None when it can."""
+    trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return "an invalid trace_id"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return "an invalid span_id"
+    if parent and len(parent) != 8:
+        return "an invalid parent_span_id"
+    if not 0 < span.start_time_unix_nano <= span.end_time_unix_nano <= _MAX_NS:
+        return "invalid start/end timestamps"
+    if any(not 0 <= e.time_unix_nano <= _MAX_NS for e in span.events):
+        return "an invalid event timestamp"
+    for link in span.links:
+        if len(link.trace_id) not in (0, 16) or len(link.span_id) not in (0, 8):
+            return "an invalid link id"
+    return None
+
+
 def map_request(request: Any, project: str | None = None) -> MappedSpans:
     """Map every span of ``request`` (a :data:`~collector.otlp_view.TracesView`).
 
     With ``project``, it is stamped on every resource as ``agentflight.project``.
     """
-    memo = _MEMO
     ts: list[int] = []
     trace_ids: list[str] = []
     span_ids: list[str] = []
@@ -143,80 +163,95 @@ def map_request(request: Any, project: str | None = None) -> MappedSpans:
     durations: list[int] = []
     codes: list[str] = []
     messages: list[str] = []
-    res_attrs, event_attrs, link_attrs = _Attrs(), _Attrs(), _Attrs()
+    res_keys: list[str] = []
+    res_values: list[str] = []
+    res_offsets = [0]
     span_pairs: list[tuple[str, str]] = []
     span_offsets = [0]
-    add_pairs = memo.pairs
+    event_attrs, link_attrs = _Attrs(), _Attrs()
     ev_offsets, ev_ts, ev_names = [0], [], []
     ln_offsets, ln_traces, ln_spans, ln_states = [0], [], [], []
     refused: Counter[str] = Counter()
-    kind_names, status_names = _KIND_NAMES, _STATUS_NAMES
-    n_kinds, n_status = len(kind_names), len(status_names)
+    # The per-span loop: locals only, each protobuf field read once.
+    memo_get, memo_fill = _MEMO.get, _MEMO.fill
+    kind_of, status_of = _KIND_NAMES.get, _STATUS_NAMES.get
+    ts_add, dur_add, tid_add, sid_add = (
+        ts.append,
+        durations.append,
+        trace_ids.append,
+        span_ids.append,
+    )
+    parent_add, state_add, name_add, kind_add = (
+        parents.append,
+        states.append,
+        names.append,
+        kinds.append,
+    )
+    code_add, message_add = codes.append, messages.append
+    pairs_add, span_off_add = span_pairs.extend, span_offsets.append
+    ev_off_add, ln_off_add = ev_offsets.append, ln_offsets.append
+    zero_trace, zero_span, max_ns = _ZERO_TRACE, _ZERO_SPAN, _MAX_NS
 
     for resource_spans in request.resource_spans:
         r_keys, r_values, service = _resource_attributes(
             resource_spans.resource.attributes, project
         )
-        r_count = len(r_keys)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope
-            scope_name, scope_version = scope.name, scope.version
+            kept = 0
             for span in scope_spans.spans:
                 trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
-                if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
-                    refused["an invalid trace_id"] += 1
-                    continue
-                if len(span_id) != 8 or span_id == _ZERO_SPAN:
-                    refused["an invalid span_id"] += 1
-                    continue
-                if parent and len(parent) != 8:
-                    refused["an invalid parent_span_id"] += 1
-                    continue
-                if not 0 < start <= end <= _MAX_NS:
-                    refused["invalid start/end timestamps"] += 1
-                    continue
                 events, links = span.events, span.links
-                if events and any(not 0 <= e.time_unix_nano <= _MAX_NS for e in events):
-                    refused["an invalid event timestamp"] += 1
-                    continue
-                if links and any(
-                    len(link.trace_id) not in (0, 16) or len(link.span_id) not in (0, 8)
-                    for link in links
+                if not (
+                    len(trace_id) == 16
+                    and len(span_id) == 8
+                    and (not parent or len(parent) == 8)
+                    and trace_id != zero_trace
+                    and span_id != zero_span
+                    and 0 < start <= end <= max_ns
+                    and not events
+                    and not links
                 ):
-                    refused["an invalid link id"] += 1
-                    continue
-                ts.append(start)
-                durations.append(end - start)
-                trace_ids.append(trace_id.hex())
-                span_ids.append(span_id.hex())
-                parents.append(_id_hex(parent, _ZERO_SPAN) if parent else "")
-                states.append(span.trace_state)
-                names.append(span.name)
-                kind = span.kind
-                kinds.append(kind_names[kind] if 0 <= kind < n_kinds else "")
-                services.append(service)
-                scope_names.append(scope_name)
-                scope_versions.append(scope_version)
-                res_attrs.keys.extend(r_keys)
-                res_attrs.values.extend(r_values)
-                res_attrs.offsets.append(res_attrs.offsets[-1] + r_count)
-                span_offsets.append(span_offsets[-1] + add_pairs(span.attributes, span_pairs))
+                    reason = _refusal(span)
+                    if reason is not None:
+                        refused[reason] += 1
+                        continue
+                kept += 1
+                ts_add(start)
+                dur_add(end - start)
+                tid_add(trace_id.hex())
+                sid_add(span_id.hex())
+                parent_add("" if not parent or parent == zero_span else parent.hex())
+                state_add(span.trace_state)
+                name_add(span.name)
+                kind_add(kind_of(span.kind, ""))
+                raws = span.attributes
+                got: list[Any] = list(map(memo_get, raws))
+                pairs_add(memo_fill(raws, got) if None in got else got)
+                span_off_add(len(span_pairs))
                 status = span.status
-                code = status.code
-                codes.append(status_names[code] if 0 <= code < n_status else "")
-                messages.append(status.message)
+                code_add(status_of(status.code, ""))
+                message_add(status.message)
                 for event in events:
                     ev_ts.append(event.time_unix_nano)
                     ev_names.append(event.name)
                     event_attrs.add(event.attributes)
-                ev_offsets.append(len(ev_ts))
+                ev_off_add(len(ev_ts))
                 for link in links:
-                    ln_traces.append(_id_hex(link.trace_id, _ZERO_TRACE))
-                    ln_spans.append(_id_hex(link.span_id, _ZERO_SPAN))
+                    ln_traces.append(_id_hex(link.trace_id, zero_trace))
+                    ln_spans.append(_id_hex(link.span_id, zero_span))
                     ln_states.append(link.trace_state)
                     link_attrs.add(link.attributes)
-                ln_offsets.append(len(ln_traces))
+                ln_off_add(len(ln_traces))
+            # What is the same for every span of the scope, added in bulk.
+            services.extend([service] * kept)
+            scope_names.extend([scope.name] * kept)
+            scope_versions.extend([scope.version] * kept)
+            res_keys.extend(r_keys * kept)
+            res_values.extend(r_values * kept)
+            last = res_offsets[-1]
+            res_offsets.extend([last + len(r_keys) * (i + 1) for i in range(kept)])
 
     string = pa.string()
     table = pa.Table.from_arrays(
@@ -229,10 +264,10 @@ def map_request(request: Any, project: str | None = None) -> MappedSpans:
             pa.array(names, string),
             pa.array(kinds, string),
             pa.array(services, string),
-            res_attrs.array(),
+            _map_array(res_offsets, res_keys, res_values),
             pa.array(scope_names, string),
             pa.array(scope_versions, string),
-            _map_array(span_offsets, *memo.split(span_pairs)),
+            _map_array(span_offsets, *_MEMO.split(span_pairs)),
             pa.array(durations, pa.uint64()),
             pa.array(codes, string),
             pa.array(messages, string),

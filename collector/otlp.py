@@ -74,8 +74,11 @@ class DecodedRequest:
     """A request, mapped, and the bytes the spool keeps to map it again after a crash."""
 
     spans: MappedSpans
-    payload: bytes  # the request as protobuf, gzip-compressed when ``payload_gzip``
-    payload_gzip: bool
+    payload: bytes | None  # the request as protobuf (gzip'd when ``payload_gzip``); None:
+    payload_gzip: bool  # it is the body as received (saves copying it between processes)
+
+    def spool_payload(self, body: bytes) -> bytes:
+        return body if self.payload is None else self.payload
 
 
 def request_encoding(content_type: str | None) -> Encoding:
@@ -218,8 +221,8 @@ def decode_request(
         coding = "identity"
     spans = decode_payload(raw, project)
     if coding == "gzip":
-        return DecodedRequest(spans, body, payload_gzip=True)
-    return DecodedRequest(spans, raw, payload_gzip=False)
+        return DecodedRequest(spans, None, payload_gzip=True)
+    return DecodedRequest(spans, None if raw is body else raw, payload_gzip=False)
 
 
 def encode_response(encoding: Encoding, rejected: int = 0, message: str = "") -> bytes:

@@ -17,7 +17,7 @@ protobuf runtime, either now or when the identical bytes were first seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -104,7 +104,12 @@ class AttributeMemo:
         value = kv.value
         kind = value.WhichOneof("value")
         if kind == "double_value":  # the usual miss: a measurement
-            pair = (kv.key, go_float(value.double_value))
+            text = repr(value.double_value)
+            if "e" in text or "n" in text:
+                text = go_float(value.double_value)
+            elif text.endswith(".0"):
+                text = text[:-2]
+            pair = (kv.key, text)
         elif kind == "string_value":
             pair = (kv.key, value.string_value)
         elif kind == "int_value":
@@ -118,14 +123,17 @@ class AttributeMemo:
             memo[raw] = pair
         return pair
 
-    def pairs(self, raws: Sequence[bytes], out: list[tuple[str, str]]) -> int:
-        """Append the ``(key, value)`` pairs of ``raws`` to ``out``; return how many."""
-        got = list(map(self._memo.get, raws))
-        if None in got:
-            decode = self._decode
-            got = [p if p is not None else decode(r) for r, p in zip(raws, got, strict=True)]
-        out.extend(got)  # type: ignore[arg-type]
-        return len(got)
+    @property
+    def get(self) -> Callable[[bytes], tuple[str, str] | None]:
+        """The memo's lookup: ``list(map(memo.get, raws))`` is the fast path."""
+        return self._memo.get
+
+    def fill(
+        self, raws: Sequence[bytes], got: list[tuple[str, str] | None]
+    ) -> list[tuple[str, str]]:
+        """``got`` with its misses (None) decoded and remembered."""
+        decode = self._decode
+        return [p if p is not None else decode(r) for r, p in zip(raws, got, strict=True)]
 
     @staticmethod
     def split(pairs: list[tuple[str, str]]) -> tuple[list[str], list[str]]:

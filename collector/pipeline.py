@@ -108,7 +108,7 @@ class Pipeline:
             self._mem_rows + rows > s.queue_max_rows or self._mem_bytes + nbytes > s.queue_max_bytes
         )
 
-    def submit(self, decoded: DecodedRequest, project: str | None) -> Future[int]:
+    def submit(self, decoded: DecodedRequest, body: bytes, project: str | None) -> Future[int]:
         """Spool a decoded request; the future resolves when it is durable (then answer 200)."""
         rows = decoded.spans.rows
         if rows == 0:
@@ -128,7 +128,11 @@ class Pipeline:
                 self._mem_bytes += nbytes
         try:
             future = self.spool.append_data(
-                decoded.payload, decoded.payload_gzip, project, rows, table if keep else None
+                decoded.spool_payload(body),
+                decoded.payload_gzip,
+                project,
+                rows,
+                table if keep else None,
             )
         except SpoolFull as exc:
             self._release(rows, nbytes, keep)

@@ -150,7 +150,7 @@ def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
     for _ in range(3):
         body = genai_request(7).SerializeToString()
         decoded = decode_request(body, Encoding.PROTOBUF, "identity", None, 1 << 20)
-        first.submit(decoded, None).result()
+        first.submit(decoded, body, None).result()
     wait_until(lambda: flaky.inserts >= 2, what="the insert and its retry")
     first.close(0)  # "crash": the batch is in ClickHouse, the checkpoint never written
     assert len(stored_ids(store)) == 21  # the retry with the same token was deduplicated

@@ -102,9 +102,9 @@ def test_content_codings() -> None:
 def test_protobuf_plain_gzip_and_deflate_decode_alike() -> None:
     body = genai_request(5).SerializeToString()
     plain = decode(body)
-    assert (plain.spans.rows, plain.payload, plain.payload_gzip) == (5, body, False)
+    assert (plain.spans.rows, plain.spool_payload(body), plain.payload_gzip) == (5, body, False)
     zipped = gzip.compress(body)
-    assert decode(zipped, coding="gzip").payload == zipped  # the spool keeps it compressed
+    assert decode(zipped, coding="gzip").spool_payload(zipped) == zipped  # kept compressed
     assert decode(zipped, coding="gzip").spans.table.equals(plain.spans.table)
     for deflated in (zlib.compress(body), zlib.compress(body)[2:-4]):  # zlib-wrapped and raw
         assert decode(deflated, coding="deflate").spans.table.equals(plain.spans.table)

@@ -1,0 +1,307 @@
+"""Collector throughput: OTLP/HTTP in, queryable in ClickHouse, against a plain insert.
+
+Setting: pre-encoded OTLP protobuf requests of 1,000 GenAI spans each (the attributes the
+agentflight tracer writes, with varying values), posted by concurrent clients on loopback to
+``agentflight serve`` (a child process), writing to an embedded ClickHouse of its own.
+Measured until every row is queryable in ``otel_traces`` and ``genai_spans``.
+
+In the same run, the same spans are inserted as pre-built rows (Python lists, as the
+exporter's columns) with a plain clickhouse-connect ``insert`` into another database of the
+same server, in batches of the collector's batch size. Both figures and their ratio are
+printed, with the collector's CPU seconds per 10k spans and its peak memory.
+
+    .venv/bin/python benchmarks/bench_collector.py [--requests 100] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pyarrow as pa
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from collector import OTEL_TRACES_COLUMNS, Store, embedded
+from collector.anyvalue import any_value_str
+
+SPANS_PER_REQUEST = 1000
+MODELS = ["gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "llama-3.1-70b"]
+FINISH = ["stop", "stop", "stop", "length", "tool_calls"]
+
+
+def _kv(key: str, value: Any) -> KeyValue:
+    out = KeyValue(key=key)
+    if isinstance(value, bool):
+        out.value.bool_value = value
+    elif isinstance(value, int):
+        out.value.int_value = value
+    elif isinstance(value, float):
+        out.value.double_value = value
+    elif isinstance(value, list):
+        out.value.array_value.values.extend(AnyValue(string_value=v) for v in value)
+    else:
+        out.value.string_value = value
+    return out
+
+
+def genai_request(rnd: random.Random, start_ns: int) -> ExportTraceServiceRequest:
+    """1,000 chat spans as the tracer writes them: ids, times and measurements all vary."""
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    rs.resource.attributes.extend(
+        [_kv("service.name", "bench-agent"), _kv("telemetry.sdk.name", "opentelemetry"),
+         _kv("telemetry.sdk.language", "python"), _kv("telemetry.sdk.version", "1.45.2"),
+         _kv("agentflight.project", "bench")]
+    )  # fmt: skip
+    scope = rs.scope_spans.add()
+    scope.scope.name, scope.scope.version = "agentflight.tracer", "0.1.0"
+    trace = rnd.randbytes(16)
+    for i in range(SPANS_PER_REQUEST):
+        if i % 10 == 0:
+            trace = rnd.randbytes(16)
+        model = rnd.choice(MODELS)
+        ttft = 0.05 + rnd.random()
+        begin = start_ns + i * 1_000_000
+        span = scope.spans.add(
+            trace_id=trace, span_id=rnd.randbytes(8), parent_span_id=rnd.randbytes(8),
+            name=f"chat {model}", kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=begin,
+            end_time_unix_nano=begin + int((ttft + rnd.random() * 3) * 1e9),
+        )  # fmt: skip
+        span.attributes.extend(
+            [_kv("gen_ai.operation.name", "chat"), _kv("gen_ai.provider.name", "openai"),
+             _kv("gen_ai.request.model", model), _kv("gen_ai.response.model", model + "-2024"),
+             _kv("gen_ai.request.max_tokens", 512), _kv("gen_ai.request.temperature", 0.2),
+             _kv("gen_ai.request.stream", True),
+             _kv("gen_ai.response.id", f"chatcmpl-{rnd.getrandbits(64):016x}"),
+             _kv("gen_ai.response.finish_reasons", [rnd.choice(FINISH)]),
+             _kv("gen_ai.response.time_to_first_chunk", ttft),
+             _kv("gen_ai.usage.input_tokens", rnd.randint(20, 4000)),
+             _kv("gen_ai.usage.output_tokens", rnd.randint(10, 800)),
+             _kv("agentflight.llm.streamed", True), _kv("agentflight.llm.tbt.count", 63),
+             _kv("agentflight.llm.tbt.mean_ms", round(15 + rnd.random() * 20, 3)),
+             _kv("agentflight.llm.tbt.p50_ms", round(14 + rnd.random() * 20, 3)),
+             _kv("agentflight.llm.tbt.p95_ms", round(30 + rnd.random() * 40, 3)),
+             _kv("agentflight.llm.tbt.max_ms", round(60 + rnd.random() * 90, 3)),
+             _kv("agentflight.llm.chunk_count", 64),
+             _kv("agentflight.llm.inflight", rnd.randint(1, 64)),
+             _kv("code.function", "answer"), _kv("code.namespace", "jobs.assistant")]
+        )  # fmt: skip
+        span.status.code = 1  # type: ignore[assignment]
+    return req
+
+
+def as_rows(req: ExportTraceServiceRequest) -> list[list[Any]]:
+    """The exporter's row for each span, as Python values (what a plain insert takes)."""
+    rows = []
+    rs = req.resource_spans[0]
+    resource = {kv.key: any_value_str(kv.value) for kv in rs.resource.attributes}
+    for ss in rs.scope_spans:
+        for s in ss.spans:
+            start = dt.datetime.fromtimestamp(s.start_time_unix_nano / 1e9, tz=dt.UTC)
+            rows.append([
+                start, s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), "", s.name,
+                "Client", "bench-agent", resource, ss.scope.name, ss.scope.version,
+                {kv.key: any_value_str(kv.value) for kv in s.attributes},
+                s.end_time_unix_nano - s.start_time_unix_nano, "Ok", "", [], [], [], [], [],
+                [], [],
+            ])  # fmt: skip
+    return rows
+
+
+def count(store: Store) -> int:
+    both = store.query(
+        "SELECT (SELECT count() FROM {db:Identifier}.otel_traces), "
+        "(SELECT count() FROM {db:Identifier}.genai_spans)"
+    ).result_rows[0]
+    return int(min(both))
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def plain_insert(url: str, rows: list[list[Any]], batch: int) -> float:
+    store = Store.connect(url, database="bench_plain")
+    store.insert_spans(rows[:batch], column_oriented=False)  # warm-up, not timed
+    store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
+    store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
+    started = time.perf_counter()
+    for i in range(0, len(rows), batch):
+        store.client.insert(
+            "otel_traces", rows[i : i + batch], column_names=list(OTEL_TRACES_COLUMNS),
+            database=store.database,
+        )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert count(store) == len(rows), (count(store), len(rows))
+    store.close()
+    return len(rows) / elapsed
+
+
+def insert_formats(url: str, bodies: list[bytes], rows: list[list[Any]]) -> dict[str, float]:
+    """rows/s of one 10k-row insert: column-oriented native (Python lists) vs Arrow."""
+    from collector.otlp import decode_payload
+
+    store = Store.connect(url, database="bench_formats")
+    table = pa.concat_tables([decode_payload(b, None).table for b in bodies[:10]])
+    columns = [list(c) for c in zip(*rows[:10_000], strict=True)]
+    out = {}
+    for name, insert in (
+        ("native", lambda: store.insert_spans(columns)),
+        ("arrow", lambda: store.insert_arrow(table, dedup_token=str(time.time_ns()))),
+    ):
+        insert()  # warm-up
+        best = 0.0
+        for _ in range(3):
+            started = time.perf_counter()
+            insert()
+            best = max(best, table.num_rows / (time.perf_counter() - started))
+        out[name] = best
+    store.close()
+    return out
+
+
+def collector_run(
+    url: str, bodies: list[bytes], clients: int, env: dict[str, str]
+) -> dict[str, float]:
+    spool = tempfile.mkdtemp(prefix="agentflight-bench-spool-")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AGENTFLIGHT_CLICKHOUSE_URL": url,
+           "AGENTFLIGHT_DATABASE": "bench_collector", **env}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflight", "serve", "--port", "0", "--spool-dir", spool],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    endpoint = ""
+    for line in proc.stdout:
+        if "listening on " in line:
+            endpoint = line.split("listening on ", 1)[1].split()[0] + "/v1/traces"
+            break
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
+    store = Store.connect(url, database="bench_collector")
+    headers = {"content-type": "application/x-protobuf"}
+    with httpx.Client() as http:  # warm-up: one request, stored, not timed
+        assert http.post(endpoint, content=bodies[0], headers=headers).status_code == 200
+    while count(store) < SPANS_PER_REQUEST:
+        time.sleep(0.05)
+    base = count(store)
+    ps = psutil.Process(proc.pid)
+    cpu_before = cpu_seconds(ps)
+    peak_rss = [0]
+    work = list(enumerate(bodies[1:]))
+    lock = threading.Lock()
+    retries = [0]
+
+    def client() -> None:
+        with httpx.Client(timeout=60) as http:
+            while True:
+                with lock:
+                    if not work:
+                        return
+                    _, body = work.pop()
+                while True:
+                    status = http.post(endpoint, content=body, headers=headers).status_code
+                    if status != 503:
+                        break
+                    retries[0] += 1
+                    time.sleep(0.05)
+                assert status == 200, status
+
+    total = (len(bodies) - 1) * SPANS_PER_REQUEST
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    while count(store) < base + total:
+        peak_rss[0] = max(peak_rss[0], sum(p.memory_info().rss for p in [ps, *ps.children()]))
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    for t in threads:
+        t.join()
+    cpu = cpu_seconds(ps) - cpu_before
+    metrics = httpx.get(endpoint.removesuffix("/v1/traces") + "/metrics").text
+    values = {
+        line.split()[0].removeprefix("agentflight_collector_"): float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("agentflight_collector_") and " " in line
+    }
+    proc.terminate()
+    proc.wait(60)
+    store.close()
+    inserts = values.get("insert_latency_seconds_count", 0.0)
+    insert_ms = values.get("insert_latency_seconds_sum", 0.0) / max(inserts, 1) * 1e3
+    return {"rate": total / elapsed, "cpu_per_10k": cpu / total * 10_000,
+            "peak_rss_mib": peak_rss[0] / 2**20, "retries": retries[0], "inserts": inserts,
+            "insert_ms": insert_ms}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=100, help="timed requests of 1,000 spans")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
+    parser.add_argument("--decode-processes", type=int, default=None)
+    args = parser.parse_args()
+    rnd = random.Random(7)
+    now = time.time_ns()
+    print(
+        f"building {args.requests + 1} requests of {SPANS_PER_REQUEST} GenAI spans...", flush=True
+    )
+    requests = [genai_request(rnd, now + i * 10**9) for i in range(args.requests + 1)]
+    bodies = [r.SerializeToString() for r in requests]
+    rows = [row for r in requests[1:] for row in as_rows(r)]
+    env = {}
+    if args.decode_processes is not None:
+        env["AGENTFLIGHT_DECODE_PROCESSES"] = str(args.decode_processes)
+    batch = 10_000  # the collector's default batch_rows
+    with tempfile.TemporaryDirectory(prefix="agentflight-bench-ch-") as data_dir:
+        info, _ = embedded.start(Path(data_dir), port=0)
+        try:
+            formats = insert_formats(info.url, bodies[1:], rows)
+            plain = plain_insert(info.url, rows, batch)
+            result = collector_run(info.url, bodies, args.clients, env)
+        finally:
+            embedded.stop(Path(data_dir))
+    spans = len(rows)
+    print(f"cores: {os.cpu_count()}; ClickHouse: embedded, same machine; {spans:,} spans timed")
+    print(f"insert formats (one 10k-row insert): native columns {formats['native']:,.0f} rows/s,"
+          f" Arrow {formats['arrow']:,.0f} rows/s")  # fmt: skip
+    print(
+        f"plain clickhouse-connect insert of pre-built rows ({batch:,}/insert): "
+        f"{plain:,.0f} spans/s"
+    )
+    print(
+        f"collector, {args.clients} clients, OTLP protobuf -> queryable: "
+        f"{result['rate']:,.0f} spans/s"
+    )
+    print(
+        f"  collector CPU: {result['cpu_per_10k']:.2f} s per 10k spans; peak RSS "
+        f"{result['peak_rss_mib']:.0f} MiB (with decoding processes); "
+        f"503 retries {result['retries']:.0f}"
+    )
+    print(f"  ClickHouse inserts: {result['inserts']:.0f}, {result['insert_ms']:.0f} ms each")
+    print(f"ratio collector / plain insert: {result['rate'] / plain:.2f}")
+
+
+if __name__ == "__main__":
+    main()
