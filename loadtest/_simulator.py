@@ -14,7 +14,6 @@ Every response carries ``x-request-id``, the key into ``/simulator/requests``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import random
@@ -141,8 +140,7 @@ def create_app(profile: SimulatorProfile | None = None, seed: int | None = None)
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         received = time.time()
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        start = time.monotonic()
         state.seq += 1
         seq = state.seq
         request_id = f"chatcmpl-sim{seq:012d}"
@@ -176,7 +174,7 @@ def create_app(profile: SimulatorProfile | None = None, seed: int | None = None)
 
         deadline = start + capacity.server_timeout_s if capacity.server_timeout_s > 0 else None
         scheduler = state.scheduler(plan.model)
-        lease = await scheduler.acquire(None if deadline is None else deadline - loop.time())
+        lease = await scheduler.acquire(None if deadline is None else deadline - time.monotonic())
         if lease is None:
             state.finish(record, "timeout", 504)
             return _error(

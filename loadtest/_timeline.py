@@ -1,8 +1,11 @@
 """The timing of one admitted request: prefill, hidden reasoning, then visible tokens.
 
 Token times are scheduled against absolute deadlines (``t += tbt``), so event-loop lag does
-not accumulate into the stream's rate. The decode-step time is read from the scheduler's
-current batch size at every step, as a continuous-batching engine would see it.
+not accumulate into the stream's rate. Deadlines are on ``time.monotonic()``: uvloop's
+``loop.time()`` has millisecond resolution and is cached per loop iteration, which made
+streams at a few milliseconds per token fall behind and send tokens in bursts. The
+decode-step time is read from the scheduler's current batch size at every step, as a
+continuous-batching engine would see it.
 """
 
 from __future__ import annotations
@@ -83,13 +86,13 @@ class Timeline:
         self.lease = lease
         self.record = record
         self.deadline = deadline
-        """Event-loop time after which the request fails with :class:`ServerTimeout`."""
+        """``time.monotonic()`` after which the request fails with :class:`ServerTimeout`."""
 
-    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+    async def _sleep_until(self, when: float) -> None:
         if self.deadline is not None and when > self.deadline:
-            await asyncio.sleep(max(self.deadline - loop.time(), 0.0))
+            await asyncio.sleep(max(self.deadline - time.monotonic(), 0.0))
             raise ServerTimeout
-        delay = when - loop.time()
+        delay = when - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -99,11 +102,10 @@ class Timeline:
         Raises :class:`SimulatedDrop` or :class:`ServerTimeout` as the plan and the clock
         dictate. The batch slot is released after the last token.
         """
-        loop = asyncio.get_running_loop()
         plan, capacity = self.plan, self.capacity
         reasoning = plan.reasoning_tokens
-        due = loop.time() + capacity.prefill_ms(plan.prompt_tokens) / 1000.0
-        await self._sleep_until(loop, due)
+        due = time.monotonic() + capacity.prefill_ms(plan.prompt_tokens) / 1000.0
+        await self._sleep_until(due)
         yield PREFILL_DONE
         for step in range(reasoning + len(plan.pieces)):
             if step:
@@ -111,7 +113,7 @@ class Timeline:
             if step == plan.stall_at:
                 due += capacity.stall_ms / 1000.0
                 self.record.stalled = True
-            await self._sleep_until(loop, due)
+            await self._sleep_until(due)
             if step == plan.drop_at:
                 raise SimulatedDrop
             if step >= reasoning:

@@ -40,6 +40,7 @@ from loadtest.users import OpenAIChatUser, TraceChatUser
 TICK_S = 0.1
 PROGRESS_EVERY_S = 0.5
 DRAIN_GRACE_S = 2.0
+CPU_SATURATED = 0.9
 _ENDING = (STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED)
 
 
@@ -95,6 +96,11 @@ class _Run:
                 if arrival.stage not in self.stats:
                     self.stats[arrival.stage] = StageStats(arrival.stage, 0, plan.schedule.window_s)
         self.reports: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
+        self.cpu_marks: list[tuple[float, float]] = []
+        """(wall time, process CPU time) at every tick of the control loop."""
+        self.shown_total = len(self.stats) if plan.schedule is None else plan.schedule.stage_count
+        """Stages as numbered on screen (a trace's windows without arrivals are skipped)."""
         self.began = time.time()
         """Wall-clock start of the shape (trace windows count from here)."""
         env.events.request.add_listener(self._on_request)
@@ -120,13 +126,36 @@ class _Run:
         next_stage = None if schedule is None else schedule.next_stage
         return next_stage is None or next_stage > index
 
+    def _stage_at(self, now: float, current: int | None) -> int | None:
+        """The stage running at ``now``: the shape's for a ramp, the window for a trace."""
+        schedule = self.plan.schedule
+        if schedule is None:
+            return current
+        return int((now - self.began) // schedule.window_s)
+
+    def _cpu_share(self, began: float | None, ended: float | None) -> float | None:
+        """This process's CPU use between two wall times, as a share of one core."""
+        if began is None or ended is None:
+            return None
+        marks = [mark for mark in self.cpu_marks if began <= mark[0] <= ended]
+        if len(marks) < 2 or marks[-1][0] - marks[0][0] < 0.5:
+            return None
+        return (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
+
     def _evaluate(self, index: int) -> bool:
         stage = self.stats[index]
         checks = evaluate(self.plan.objectives, stage)
         users = stage.users if self.plan.schedule is None else stage.peak_inflight
         report = stage_report(stage, checks, users=users)
+        cpu = self._cpu_share(stage.started_at, stage.ended_at)
+        report["load_generator_cpu"] = None if cpu is None else round(cpu, 3)
+        if cpu is not None and cpu >= CPU_SATURATED:
+            self.warnings.append(
+                f"stage {report['stage']}: the load generator's CPU was {cpu:.0%} busy, so its "
+                "latencies include client-side delay; use fewer users per worker"
+            )
         self.reports.append(report)
-        self.channel.emit("stage", stage=report, planned=len(self.stats))
+        self.channel.emit("stage", stage=report, planned=self.shown_total)
         return bool(report["passed"])
 
     def _clock(self, current: int | None, index: int | None, now: float, ending: bool) -> None:
@@ -159,13 +188,15 @@ class _Run:
         while position < len(order):
             gevent.sleep(TICK_S)
             now = time.time()
+            self.cpu_marks.append((now, time.process_time()))
             index = getattr(self.env.shape_class, "stage_index", None)
             ending = runner.state in _ENDING
             self._clock(current, index, now, ending)
             current = index
             inflight = self._inflight(runner)
-            if current in self.stats:
-                stage = self.stats[current]
+            now_stage = self._stage_at(now, current)
+            if now_stage in self.stats:
+                stage = self.stats[now_stage]
                 stage.peak_inflight = max(stage.peak_inflight, sum(inflight.values()))
             while position < len(order) and self._closed(order[position]):
                 done = order[position]
@@ -187,7 +218,7 @@ class _Run:
         self.channel.emit(
             "progress",
             stage=None if current is None else current + 1,
-            planned=len(self.stats),
+            planned=self.shown_total,
             users=runner.user_count,
             inflight=inflight,
             elapsed_s=round(elapsed, 1),
@@ -231,9 +262,9 @@ def run(options: GateOptions, channel: _Channel) -> None:
     runner = env.create_local_runner()
     gevent.spawn(stats_history, runner)
     started = time.time()
-    channel.emit("start", run_id=options.run_id, planned=len(state.stats), users=plan.trace_users)
+    channel.emit("start", run_id=options.run_id, planned=state.shown_total, users=plan.trace_users)
     interrupted = False
-    warnings: list[str] = []
+    warnings = state.warnings
     with tracing_session(warnings):
         runner.start_shape()
         state.began = time.time()
@@ -243,10 +274,6 @@ def run(options: GateOptions, channel: _Channel) -> None:
             interrupted = True
         env.stop_timeout = 0
         runner.quit()
-    if runner.cpu_warning_emitted:
-        warnings.append(
-            "the load generator's CPU went above 90%: client-side latencies are inflated"
-        )
     _write_outputs(env, options)
     report = build_report(
         state.reports,
