@@ -38,11 +38,27 @@ _API_KEY = re.compile(
 _MATCH_MARGIN = 512
 
 
+# Every API-key pattern starts with one of these: the regex runs only if one is present.
+_KEY_PREFIXES: Final = (
+    "sk-",
+    "AKIA",
+    "AIza",
+    "gh",
+    "github_pat_",
+    "xox",
+    "hf_",
+    "glpat-",
+    "Bearer ",
+)
+
+
 def redact_builtin(text: str) -> str:
     """Replace e-mail addresses and API keys by fixed markers."""
     if "@" in text:
         text = _EMAIL.sub(REDACTED_EMAIL, text)
-    return _API_KEY.sub(REDACTED_API_KEY, text)
+    if any(prefix in text for prefix in _KEY_PREFIXES):
+        text = _API_KEY.sub(REDACTED_API_KEY, text)
+    return text
 
 
 def _default(value: Any) -> Any:
@@ -120,10 +136,28 @@ def _record(span: Span, key: str, value: Any, as_json: bool, settings: Settings)
         mark_truncated(span, key)
 
 
-def capture_many(span: Span, values: Mapping[str, Any], settings: Settings) -> None:
-    """``capture`` for several keys."""
-    for key, value in values.items():
-        capture(span, key, value, settings)
+def set_with_content(
+    span: Span,
+    attributes: dict[str, Any],
+    content: Mapping[str, Any],
+    settings: Settings,
+) -> None:
+    """Set ``attributes`` plus the captured ``content`` values (as JSON) in one call."""
+    cut_keys = []
+    if settings.capture_content:
+        for key, value in content.items():
+            try:
+                text, cut = prepare(to_json(value), key, settings)
+            except Exception as exc:
+                internal_error(exc, f"capturing {key}")
+                continue
+            attributes[key] = text
+            if cut:
+                cut_keys.append(key)
+    if attributes:
+        span.set_attributes(attributes)
+    for key in cut_keys:
+        mark_truncated(span, key)
 
 
 def mark_truncated(span: Span, key: str) -> None:

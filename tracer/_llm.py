@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import semconv
 from ._binding import MISSING, ParamReader, signature
-from ._content import capture
+from ._content import set_with_content
 from ._inflight import INFLIGHT
 from ._messages import (
     field,
@@ -38,7 +38,7 @@ from ._response import (
     request_value,
 )
 from ._run import Run, Spec
-from ._span import has_attribute, set_auto_waste
+from ._span import set_auto_waste
 from ._specs import code_attributes
 from ._stats import StreamStats
 from ._stream import ABANDONED, AsyncStream, SyncStream
@@ -123,9 +123,10 @@ class LLMSpec(Spec):
             return value if isinstance(value, str) else None
         return self.model
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        if not (self.request or self.dynamic_model or self.extra):
-            return self.name, self.static
+    def _request(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any], str]:
+        """Span name, request attributes and the in-flight key (the model, or "")."""
         attributes = dict(self.static)
         name = self.name
         model = self._model(args, kwargs)
@@ -143,7 +144,15 @@ class LLMSpec(Spec):
                     attributes[key] = converted
         if self.extra is not None:
             attributes.update(self.extra(args, kwargs))
+        return name, attributes, model or ""
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        name, attributes, model = self._request(args, kwargs)
+        attributes[semconv.LLM_INFLIGHT] = INFLIGHT.enter(model)  # left by on_end or discard
         return name, attributes
+
+    def discard(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        INFLIGHT.exit(self._model(args, kwargs) or "")
 
     def enclosing(self) -> Run | None:
         if not self.enrich:
@@ -154,28 +163,27 @@ class LLMSpec(Spec):
         return None
 
     def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        span = run.span
+        attributes: dict[str, Any] = {}
         if run.owned:
-            run.model = model = self._model(args, kwargs) or ""
-            span.set_attribute(semconv.LLM_INFLIGHT, INFLIGHT.enter(model))
+            run.model = self._model(args, kwargs) or ""  # counted in flight by start()
             run.context = otel_context.set_value(_RUN_KEY, run, run.context)
         else:  # recording onto the enclosing chat span: this call's request wins
-            span.set_attributes(self.start(args, kwargs)[1])
-        if not run.settings.capture_content:
-            return
-        reader = self.reader
-        for param in _MESSAGE_PARAMS:
-            value = reader.get(param, args, kwargs)
-            messages = None if value is MISSING else input_messages(value)
-            if messages is not None:
-                capture(span, semconv.GEN_AI_INPUT_MESSAGES, messages, run.settings)
-                break
-        for param in _SYSTEM_PARAMS:
-            value = reader.get(param, args, kwargs)
-            if isinstance(value, (str, list)):
-                instructions = system_instructions(value)
-                capture(span, semconv.GEN_AI_SYSTEM_INSTRUCTIONS, instructions, run.settings)
-                break
+            attributes = self._request(args, kwargs)[1]
+        content: dict[str, Any] = {}
+        if run.settings.capture_content:
+            reader = self.reader
+            for param in _MESSAGE_PARAMS:
+                value = reader.get(param, args, kwargs)
+                messages = None if value is MISSING else input_messages(value)
+                if messages is not None:
+                    content[semconv.GEN_AI_INPUT_MESSAGES] = messages
+                    break
+            for param in _SYSTEM_PARAMS:
+                value = reader.get(param, args, kwargs)
+                if isinstance(value, (str, list)):
+                    content[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system_instructions(value)
+                    break
+        set_with_content(run.span, attributes, content, run.settings)
 
     def on_result(self, run: Run, value: Any) -> Any:
         kind = stream_kind(value)
@@ -185,45 +193,40 @@ class LLMSpec(Spec):
             return run.stream(value, kind == _ASYNC)
         if run.owned and run.enriched:
             return value  # the instrumented calls inside already recorded the response
+        capturing = run.settings.capture_content
         if looks_like_completion(value):
-            self._apply(run, completion_attributes(value))
-            capture(
-                run.span,
-                semconv.GEN_AI_OUTPUT_MESSAGES,
-                output_messages_from_choices(field(value, "choices") or ()),
-                run.settings,
+            output = (
+                output_messages_from_choices(field(value, "choices") or ()) if capturing else None
             )
+            self._apply(run, completion_attributes(value), output)
         elif isinstance(value, str):
-            capture(
-                run.span,
-                semconv.GEN_AI_OUTPUT_MESSAGES,
-                [output_message("assistant", value)],
-                run.settings,
-            )
+            self._apply(run, {}, [output_message("assistant", value)] if capturing else None)
         else:
             return value
-        _mark_enriched(run)
+        if not run.owned:
+            _mark_enriched(run)
         return value
 
-    def _apply(self, run: Run, attributes: dict[str, AttributeValue]) -> None:
-        """Set response attributes; usage set by the user wins, enrichment sums usage."""
+    def _apply(
+        self, run: Run, attributes: dict[str, AttributeValue], output: list[Any] | None = None
+    ) -> None:
+        """Set response attributes and output messages in one call. Usage the user set wins;
+        calls recorded onto an enclosing span add their usage up."""
         span = run.span
-        usage: dict[str, AttributeValue] = {
-            key: attributes.pop(key) for key in USAGE_KEYS if key in attributes
-        }
-        if usage and run.owned:
-            if not any(has_attribute(span, key) for key in USAGE_KEYS):
-                attributes.update(usage)
-        elif usage:
-            current = getattr(span, "attributes", None) or {}
-            for key, count in usage.items():
-                before = current.get(key)
+        current = getattr(span, "attributes", None) or {}  # one read of what is already set
+        if run.owned:
+            if any(key in current for key in USAGE_KEYS):  # set by the user: leave it
+                for key in USAGE_KEYS:
+                    attributes.pop(key, None)
+        else:
+            for key in USAGE_KEYS:
+                before, count = current.get(key), attributes.get(key)
                 if isinstance(before, int) and isinstance(count, int):
-                    count += before
-                attributes[key] = count
-        span.set_attributes(attributes)
-        if is_truncated(attributes):
-            set_auto_waste(span, semconv.WASTE_TRUNCATED)
+                    attributes[key] = count + before
+        if is_truncated(attributes) and semconv.WASTE_CAUSE not in current:
+            attributes[semconv.WASTE_CAUSE] = semconv.WASTE_TRUNCATED
+        content = {semconv.GEN_AI_OUTPUT_MESSAGES: output} if output else {}
+        set_with_content(span, attributes, content, run.settings)
 
     def on_error(self, run: Run, exc: Exception) -> None:
         if run.owned:
@@ -240,11 +243,9 @@ class LLMSpec(Spec):
             set_auto_waste(run.span, semconv.WASTE_ABANDONED)
         if stats is None:
             return
-        self._apply(run, stats.attributes())
-        messages = stats.output_messages()
-        if messages:
-            capture(run.span, semconv.GEN_AI_OUTPUT_MESSAGES, messages, run.settings)
-        _mark_enriched(run)
+        self._apply(run, stats.attributes(), stats.output_messages())
+        if not run.owned:
+            _mark_enriched(run)
 
     def on_end(self, run: Run) -> None:
         if run.model is not None:

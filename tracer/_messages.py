@@ -10,18 +10,40 @@ the chat history stay in the input messages, as the conventions ask.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 Part = dict[str, Any]
 Message = dict[str, Any]
 
 
+class _Attributes:
+    """``.get`` over an object's attributes, for objects that keep no ``__dict__``."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self._obj, name, default)
+
+
+def fields(obj: Any) -> Mapping[str, Any] | _Attributes:
+    """Something with ``.get(name)`` over a dict or an object's fields.
+
+    Pydantic models (the OpenAI SDK's types) keep their fields in ``__dict__``, so reading
+    them costs one C-level ``dict.get``.
+    """
+    if isinstance(obj, dict):
+        return obj
+    values = getattr(obj, "__dict__", None)
+    return values if isinstance(values, dict) else _Attributes(obj)
+
+
 def field(obj: Any, name: str) -> Any:
     """``obj[name]`` for mappings, ``obj.name`` for objects, ``None`` when absent."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
+    return fields(obj).get(name)
 
 
 def _arguments(raw: Any) -> Any:
@@ -41,12 +63,13 @@ def text_part(text: str) -> Part:
 
 def tool_call_part(call: Any) -> Part:
     """A tool-call request part from an OpenAI ``tool_calls`` item (dict or object)."""
-    function = field(call, "function")
+    get = fields(call).get
+    function = fields(get("function")).get
     return {
         "type": "tool_call",
-        "id": field(call, "id"),
-        "name": field(function, "name"),
-        "arguments": _arguments(field(function, "arguments")),
+        "id": get("id"),
+        "name": function("name"),
+        "arguments": _arguments(function("arguments")),
     }
 
 
@@ -73,21 +96,22 @@ def input_message(message: Any) -> Message:
     """One OpenAI-style chat message as a semconv input message."""
     if isinstance(message, str):
         return {"role": "user", "parts": [text_part(message)]}
-    role = field(message, "role") or "user"
-    content = field(message, "content")
+    get = fields(message).get
+    role = get("role") or "user"
+    content = get("content")
     if role == "tool":
         parts: list[Part] = [
             {
                 "type": "tool_call_response",
-                "id": field(message, "tool_call_id"),
+                "id": get("tool_call_id"),
                 "response": content,
             }
         ]
     else:
         parts = _content_parts(content)
-        parts.extend(tool_call_part(call) for call in field(message, "tool_calls") or ())
+        parts.extend(tool_call_part(call) for call in get("tool_calls") or ())
     out: Message = {"role": role, "parts": parts}
-    name = field(message, "name")
+    name = get("name")
     if name:
         out["name"] = name
     return out
@@ -131,13 +155,14 @@ def output_messages_from_choices(choices: Iterable[Any]) -> list[Message]:
     """Output messages from a ChatCompletion's ``choices`` (dicts or SDK objects)."""
     messages = []
     for choice in choices:
-        message = field(choice, "message")
+        choice_get = fields(choice).get
+        get = fields(choice_get("message")).get
         messages.append(
             output_message(
-                field(message, "role"),
-                field(message, "content") or field(message, "refusal"),
-                field(message, "tool_calls") or (),
-                field(choice, "finish_reason"),
+                get("role"),
+                get("content") or get("refusal"),
+                get("tool_calls") or (),
+                choice_get("finish_reason"),
             )
         )
     return messages

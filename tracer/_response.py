@@ -7,7 +7,7 @@ from typing import Any, Final
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
-from ._messages import field
+from ._messages import fields
 
 # Call-argument name -> GenAI request attribute. Anything not of a plain type (``None``,
 # the OpenAI SDK's ``omit``/``NOT_GIVEN`` sentinels) is skipped.
@@ -67,21 +67,29 @@ def usage_attributes(usage: Any) -> dict[str, int]:
     """
     if usage is None:
         return {}
-    input_tokens = _int(field(usage, "prompt_tokens"))
+    get = fields(usage).get
+    attributes: dict[str, int] = {}
+    input_tokens = _int(get("prompt_tokens"))
     if input_tokens is None:
-        input_tokens = _int(field(usage, "input_tokens"))
-    output_tokens = _int(field(usage, "completion_tokens"))
+        input_tokens = _int(get("input_tokens"))
+    if input_tokens is not None:
+        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    output_tokens = _int(get("completion_tokens"))
     if output_tokens is None:
-        output_tokens = _int(field(usage, "output_tokens"))
-    out_details = field(usage, "completion_tokens_details") or field(usage, "output_tokens_details")
-    in_details = field(usage, "prompt_tokens_details") or field(usage, "input_tokens_details")
-    values = (
-        input_tokens,
-        output_tokens,
-        _int(field(out_details, "reasoning_tokens")) if out_details is not None else None,
-        _int(field(in_details, "cached_tokens")) if in_details is not None else None,
-    )
-    return {key: value for key, value in zip(USAGE_KEYS, values, strict=True) if value is not None}
+        output_tokens = _int(get("output_tokens"))
+    if output_tokens is not None:
+        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = output_tokens
+    details = get("completion_tokens_details") or get("output_tokens_details")
+    if details is not None:
+        reasoning = _int(fields(details).get("reasoning_tokens"))
+        if reasoning is not None:
+            attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+    details = get("prompt_tokens_details") or get("input_tokens_details")
+    if details is not None:
+        cached = _int(fields(details).get("cached_tokens"))
+        if cached is not None:
+            attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+    return attributes
 
 
 def looks_like_completion(result: Any) -> bool:
@@ -93,21 +101,22 @@ def looks_like_completion(result: Any) -> bool:
 
 def completion_attributes(result: Any) -> dict[str, AttributeValue]:
     """Response model, id, finish reasons and usage of a ChatCompletion (object or dict)."""
+    get = fields(result).get
     attributes: dict[str, AttributeValue] = {}
-    model = field(result, "model")
+    model = get("model")
     if isinstance(model, str):
         attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
-    response_id = field(result, "id")
+    response_id = get("id")
     if isinstance(response_id, str):
         attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
-    reasons = [
-        reason
-        for reason in (field(choice, "finish_reason") for choice in field(result, "choices") or ())
-        if isinstance(reason, str)
-    ]
+    reasons = []
+    for choice in get("choices") or ():
+        reason = fields(choice).get("finish_reason")
+        if isinstance(reason, str):
+            reasons.append(reason)
     if reasons:
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    attributes.update(usage_attributes(field(result, "usage")))
+    attributes.update(usage_attributes(get("usage")))
     return attributes
 
 

@@ -50,6 +50,9 @@ class Spec:
         """Span name and start attributes for one call."""
         return self.name, self.static
 
+    def discard(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Undo what ``start`` did when no span came of it."""
+
     def enclosing(self) -> Run | None:
         """An open run this call should record onto instead of opening a span."""
         return None
@@ -123,24 +126,34 @@ class Run:
     def result(self, value: Any) -> Any:
         """Record the user's return value; never raises."""
         try:
+            if not self.span.is_recording():
+                return value  # someone ended our span by hand: nothing more to record
             return self.spec.on_result(self, value)
         except Exception as exc:
             internal_error(exc, "recording a result")
             return value
 
     def stream(self, inner: Any, is_async: bool) -> Any:
-        """Hand the run to a proxy around ``inner``; the proxy ends the span."""
-        stats = StreamStats(self.start_ns, self.settings.capture_content) if self.spec.llm else None
-        limit = self.settings.max_content_chars if self.settings.capture_content else 0
-        proxy_type = AsyncStream if is_async else SyncStream
-        proxy = proxy_type(inner, self, stats, limit)
+        """Hand the run to a proxy around ``inner``; the proxy ends the span. Never raises:
+        if the proxy cannot be made, the span ends now and ``inner`` is returned as is."""
+        try:
+            capturing = self.settings.capture_content
+            stats = StreamStats(self.start_ns, capturing) if self.spec.llm else None
+            limit = self.settings.max_content_chars if capturing else 0
+            proxy_type = AsyncStream if is_async else SyncStream
+            proxy = proxy_type(inner, self, stats, limit)
+        except Exception as exc:
+            internal_error(exc, "wrapping a stream")
+            return inner
         self.handed_off = True
         return proxy
 
     def fail(self, exc: BaseException) -> None:
         """Record a user exception (or a cancellation) and end the span."""
         try:
-            if isinstance(exc, Exception):
+            if not self.span.is_recording():
+                pass  # someone ended our span by hand: nothing more to record
+            elif isinstance(exc, Exception):
                 if self.owned:
                     record_error(self.span, exc)
                 self.spec.on_error(self, exc)
@@ -154,14 +167,15 @@ class Run:
         self, outcome: str, exc: BaseException | None, stats: StreamStats | None, items: list[Any]
     ) -> None:
         """Called once by the stream proxy that owns or enriches this run."""
-        if self.ended or not self.span.is_recording():
+        if self.ended:
             return
         try:
-            if outcome == ERROR and isinstance(exc, Exception):
-                if self.owned:
-                    record_error(self.span, exc)
-                self.spec.on_error(self, exc)
-            self.spec.on_stream_end(self, outcome, stats, items)
+            if self.span.is_recording():  # not if someone ended our span by hand
+                if outcome == ERROR and isinstance(exc, Exception):
+                    if self.owned:
+                        record_error(self.span, exc)
+                    self.spec.on_error(self, exc)
+                self.spec.on_stream_end(self, outcome, stats, items)
         except Exception as error:
             internal_error(error, "recording a stream")
         self.end()
@@ -177,7 +191,8 @@ class Run:
             self.spec.on_end(self)
         except Exception as exc:
             internal_error(exc, "ending a span")
-        self.span.end()
+        if self.span.is_recording():
+            self.span.end()
 
 
 class _NoRun:
@@ -218,11 +233,17 @@ def open_run(
             spec.on_start(run, args, kwargs)
             return run
         name, attributes = spec.start(args, kwargs)
-        span = STATE.tracer.start_span(name, kind=spec.kind, attributes=attributes)
     except Exception as exc:
         internal_error(exc, "starting a span")
         return NO_RUN
+    try:
+        span = STATE.tracer.start_span(name, kind=spec.kind, attributes=attributes)
+    except Exception as exc:
+        spec.discard(args, kwargs)
+        internal_error(exc, "starting a span")
+        return NO_RUN
     if not span.is_recording():
+        spec.discard(args, kwargs)
         # Sampled out: keep the span current so that children share the decision.
         if attach and span.get_span_context().is_valid:
             return _NoRun(otel_context.attach(trace.set_span_in_context(span)))

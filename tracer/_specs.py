@@ -85,7 +85,8 @@ class AgentSpec(_CapturingSpec):
         attributes: dict[str, AttributeValue] = {semconv.AGENT_ELAPSED_MS: elapsed_ms}
         if self.timeout_ms is not None:
             attributes[semconv.AGENT_TIMED_OUT] = elapsed_ms > self.timeout_ms
-        run.span.set_attributes(attributes)
+        if run.span.is_recording():
+            run.span.set_attributes(attributes)
 
 
 class SkillSpec(_CapturingSpec):

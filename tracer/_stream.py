@@ -98,21 +98,23 @@ class _Proxy:
             internal_error(error, "ending a stream span")
 
     def __del__(self) -> None:
-        if not self._done:
+        if not getattr(self, "_done", True):  # False only once __init__ completed
             self._end(ABANDONED)
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _OWN_SLOTS:  # a slot not set yet (a failed __init__): no recursion
-            raise AttributeError(name)
-        return getattr(self._inner, name)
+    # No ``__getattr__`` passthrough: it would slow every attribute lookup of the hot path.
+    # The wrapped object is ``wrapped``; what OpenAI streams expose is delegated below.
+    @property
+    def wrapped(self) -> Any:
+        """The generator or stream this proxy wraps."""
+        return self._inner
+
+    @property
+    def response(self) -> Any:
+        """The HTTP response of a wrapped OpenAI stream."""
+        return self._inner.response
 
     def __repr__(self) -> str:
         return f"<agentflight stream proxy of {self._inner!r}>"
-
-
-_OWN_SLOTS: Final = frozenset(
-    {"_count", "_done", "_inner", "_items", "_owner", "_stats", "_ctx", "_next", "_anext"}
-)
 
 
 class SyncStream(_Proxy):
@@ -141,7 +143,16 @@ class SyncStream(_Proxy):
         except BaseException as exc:
             self._end(ERROR, exc)
             raise
-        self._observe(chunk)
+        # The hot path, inlined: ``_observe`` for LLM streams of text.
+        stats = self._stats
+        if stats is not None and type(chunk) is str:
+            stats.chunks += 1
+            if chunk:
+                stats.times.append(_now())
+                if stats.text0 is not None:
+                    stats.text0.append(chunk)
+        else:
+            self._observe(chunk)
         return chunk
 
     def _step(self, method: Callable[..., Any], *args: Any) -> Any:

@@ -234,3 +234,55 @@ def test_internal_error_logging_is_rate_limited(
         raise RuntimeError("raised")
     with pytest.raises(LookupError):
         internal_error(LookupError("direct"), "direct-check")
+
+
+def test_a_span_ended_by_hand_is_left_alone(
+    spans: CapturedSpans, caplog: pytest.LogCaptureFixture
+) -> None:
+    @tracer.llm(model="m")
+    def call() -> Iterator[str]:
+        tracer.current_span().span.end()
+        yield "x"
+
+    @tracer.agent(timeout_ms=100)
+    def run() -> str:
+        tracer.current_span().span.end()
+        return "".join(call())
+
+    with caplog.at_level(logging.WARNING):
+        assert run() == "x"
+    assert len(spans.spans) == 2
+    assert "ended span" not in caplog.text  # no "Setting attribute on ended span" noise
+
+
+def test_sampled_out_calls_record_nothing_and_children_follow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
+
+    from tracer._runtime import STATE
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(STATE, "tracer", provider.get_tracer("test"))
+
+    @tracer.llm(model="m")
+    def call() -> str:
+        assert not tracer.current_span().is_recording()
+        return "ok"
+
+    @tracer.agent
+    def run() -> str:
+        return call() + "".join(stream())
+
+    @tracer.llm(model="m")
+    def stream() -> Iterator[str]:
+        yield "!"
+
+    assert run() == "ok!"
+    assert exporter.get_finished_spans() == ()
+    provider.shutdown()
