@@ -6,6 +6,11 @@ a spool in the test's temporary directory.
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,7 +61,7 @@ class LiveCollector:
 
     @property
     def collector(self) -> Collector:
-        collector: Collector = self.server.config.app.state.collector  # type: ignore[attr-defined]
+        collector: Collector = self.server.config.app.state.collector  # type: ignore[union-attr]
         return collector
 
     def client(self, **headers: str) -> httpx.Client:
@@ -101,3 +106,63 @@ def start_collector(store: Store, tmp_path: Path) -> Iterator[Callable[..., Live
     for live in running:
         if live.thread.is_alive():
             live.stop()
+
+
+@dataclass
+class CollectorProcess:
+    """``python -m agentflight serve`` as a child process."""
+
+    process: subprocess.Popen[str]
+    url: str
+    output: queue.Queue[str]
+    pump: threading.Thread
+
+    @classmethod
+    def start(cls, spool_dir: Path, env: dict[str, str]) -> CollectorProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "agentflight", "serve", "--port", "0", "--spool-dir",
+             str(spool_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        )  # fmt: skip
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert process.stdout is not None
+            try:
+                for line in process.stdout:
+                    lines.put(line)
+            except ValueError:  # the pipe was closed by stop()
+                pass
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 60
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            seen.append(line)
+            if "listening on http://" in line:
+                url = line.split("listening on ", 1)[1].split()[0]
+                return cls(process, url, lines, reader)
+        process.kill()
+        raise AssertionError(f"the collector did not start: {''.join(seen)}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        """Signal the collector, wait for it, release its pipe; return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(60)
+        self.pump.join(10)  # everything it printed has been read
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
+
+    def log(self) -> str:
+        out = []
+        while not self.output.empty():
+            out.append(self.output.get())
+        return "".join(out)

@@ -94,8 +94,9 @@ def test_trace_list_filters(start_collector: Start, store: Store) -> None:
     }
     for req, _ in sent.values():
         assert send(live, req) == 200
-    for _, trace in sent.values():
-        wait_until(lambda trace=trace: all_stored(store, trace, 3), what="the traces")
+    wait_until(
+        lambda: all(all_stored(store, trace, 3) for _, trace in sent.values()), what="the traces"
+    )
     ids = {name: trace for name, (_, trace) in sent.items()}
 
     def listed(**params: Any) -> set[str]:

@@ -97,7 +97,7 @@ def test_a_span_as_the_exporter_writes_it() -> None:
 
 
 def test_kind_and_status_names_ids_and_service() -> None:
-    spans = [span(kind=k, status=k % 3, start_ns=T0) for k in range(7)]  # type: ignore[arg-type]
+    spans = [span(kind=k, status=k % 3, start_ns=T0) for k in range(7)]
     spans.append(span(parent=bytes(8), start_ns=T0))  # an all-zero parent is no parent
     out = rows(mapped(request(spans, resource={"service.name": 7})).table)
     kinds = ["Unspecified", "Internal", "Server", "Client", "Producer", "Consumer", ""]
@@ -164,7 +164,7 @@ def reference_rows(req: ExportTraceServiceRequest, project: str | None) -> list[
         return "" if not any(raw) else raw.hex()
 
     for rs in req.resource_spans:
-        res = {}
+        res: dict[str, str] = {}
         for kv in rs.resource.attributes:
             res.setdefault(kv.key, any_value_str(kv.value))
         service = res.get("service.name", "")

@@ -1,0 +1,79 @@
+"""``agentflight serve`` and ``agentflight up`` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from collector import Store, embedded
+from tests.collector.conftest import CollectorProcess, count, wait_until
+from tests.collector.otlp_builders import PROTOBUF, genai_request
+
+AGENTFLIGHT = [sys.executable, "-m", "agentflight"]
+
+
+def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTFLIGHT_API_KEYS")}
+    result = subprocess.run(
+        [*AGENTFLIGHT, "serve", "--host", "0.0.0.0", "--spool-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "refusing to listen on 0.0.0.0 without API keys" in result.stderr
+    assert "AGENTFLIGHT_API_KEYS" in result.stderr
+
+
+def test_one_spool_directory_one_collector(store: Store, tmp_path: Path) -> None:
+    env = {"AGENTFLIGHT_CLICKHOUSE_URL": store.url, "AGENTFLIGHT_DATABASE": store.database}
+    first = CollectorProcess.start(tmp_path, env)
+    try:
+        second = subprocess.run(
+            [*AGENTFLIGHT, "serve", "--port", "0", "--spool-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **env},
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert "in use by another collector" in second.stderr
+    finally:
+        assert first.stop() == 0
+
+
+def test_up_runs_the_database_and_the_collector_and_stops_both(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [*AGENTFLIGHT, "up", "--data-dir", str(data_dir), "--port", "0", "--collector-port", "0",
+         "--spool-dir", str(tmp_path / "spool")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "listening on http://" in line:
+                break
+        output = "".join(lines)
+        assert "agentflight is up" in output and "ClickHouse  http://127.0.0.1:" in output
+        info = embedded.status(data_dir)
+        assert info is not None
+        url = line.split("listening on ", 1)[1].split()[0]
+        body = genai_request(3).SerializeToString()
+        assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        with Store.connect(info.url, apply_migrations=False) as store:
+            wait_until(lambda: count(store) == 3, what="the spans in the embedded database")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+        rest = process.stdout.read()
+        assert "agentflight collector stopped" in rest and "ClickHouse stopped" in rest
+        assert embedded.status(data_dir) is None
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        embedded.stop(data_dir)
