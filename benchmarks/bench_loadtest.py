@@ -4,8 +4,9 @@
    minus the true one, i.e. the simulator's own record of when it sent the first content
    chunk, minus the client's wall-clock start. Goal: median error <= 2 ms.
 2. Throughput: the highest rate of completed streamed requests one Locust worker process
-   sustains against the simulator on this machine, stepping the user count up until the
-   rate stops growing. CPU use of both processes says which one was the limit.
+   sustains against the simulator on this machine, over a few user counts. CPU use of both
+   processes says which one was the limit (on a machine shared with other work, neither
+   may be: the load average is printed first).
 
 Run: ``.venv/bin/python benchmarks/bench_loadtest.py`` (about a minute). Locust
 monkey-patches this process, so it is imported first, in ``main``.
@@ -130,10 +131,7 @@ def bench_throughput(user_base: type) -> None:
                 f"  {users:3d} users: {rate:7.0f} requests/s "
                 f"(Locust worker CPU {worker:4.0%}, simulator CPU {sim:4.0%})"
             )
-            if rate > best[0] * 1.05:
-                best = (rate, users)
-            elif rate < best[0] * 0.9:
-                break
+            best = max(best, (rate, users))
     finally:
         simulator.terminate()
         simulator.wait()
