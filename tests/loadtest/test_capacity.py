@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import loadtest
 from loadtest import Capacity, ProfileError, SimulatorProfile, load_profile, predict
 
 
@@ -128,3 +131,16 @@ def test_bad_profiles_say_what_is_wrong(tmp_path: Path, name: str, text: str, me
 def test_a_missing_profile_is_a_profile_error(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="cannot read profile"):
         load_profile(tmp_path / "absent.toml")
+
+
+def test_importing_loadtest_stays_light_and_unpatched() -> None:
+    """Locust monkey-patches whoever imports it: ``import loadtest`` must not."""
+    code = (
+        "import sys, loadtest\n"
+        "heavy = ('locust', 'gevent', 'fastapi', 'uvicorn', 'rich', 'httpx', 'tracer')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+    for name in loadtest.__all__:  # the lazy ones load on first use
+        assert getattr(loadtest, name) is not None
