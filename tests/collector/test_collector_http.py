@@ -253,3 +253,16 @@ def test_clickhouse_unreachable_not_ready_but_accepting(start_collector: Start) 
     assert live.collector.pipeline.queued_rows == 3
     live.stop()  # gives up draining after shutdown_timeout_s: the spool keeps the spans
     assert list(live.settings.spool_dir.glob("wal-*.log"))
+
+
+def test_decoding_in_worker_processes(start_collector: Start, store: Store) -> None:
+    live = start_collector(decode_processes=1)
+    req = genai_request(30)
+    trace = req.resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+    with live.client() as http:
+        ok = http.post("/v1/traces", content=gzip.compress(req.SerializeToString()),
+                       headers={**PROTOBUF, "content-encoding": "gzip"})  # fmt: skip
+        bad = http.post("/v1/traces", content=b"\x0a\x05\xff", headers=PROTOBUF)
+    assert ok.status_code == 200
+    assert (bad.status_code, "malformed protobuf" in status_of(bad)) == (400, True)
+    wait_until(lambda: all_stored(store, trace, 30), what="30 rows decoded by a worker")
