@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -70,7 +71,7 @@ class AgentSpec(_CapturingSpec):
             **code_attributes(fn),
         }
         if timeout_ms is not None:
-            static[semconv.AGENT_TIMEOUT_MS] = timeout_ms
+            static[semconv.AGENT_TIMEOUT_MS] = math.ceil(timeout_ms)  # whole milliseconds
         super().__init__(
             f"{semconv.OP_INVOKE_AGENT} {name}",
             static,
