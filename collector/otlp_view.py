@@ -87,19 +87,33 @@ _VALUE = itemgetter(1)
 class AttributeMemo:
     """Serialized ``KeyValue`` -> ``(key, value as string)``, bounded in entries.
 
-    Values longer than ``max_item_bytes`` (message contents, tool results) are decoded every
-    time and not remembered. When the memo is full it starts again from empty.
+    Two generations of ``max_entries`` each: when the young one is full it becomes the old one
+    and the previous old one is dropped; an attribute found in the old generation moves back
+    to the young one. Attributes that recur (models, operations, flags, small counts) stay;
+    one-off values (ids, measurements) pass through. Values longer than ``max_item_bytes``
+    (message contents, tool results) are decoded every time and never remembered.
     """
 
-    def __init__(self, max_entries: int = 65_536, max_item_bytes: int = 256) -> None:
+    def __init__(self, max_entries: int = 32_768, max_item_bytes: int = 256) -> None:
         self._memo: dict[bytes, tuple[str, str]] = {}
+        self._old: dict[bytes, tuple[str, str]] = {}
         self._max_entries = max_entries
         self._max_item_bytes = max_item_bytes
 
     def __len__(self) -> int:
-        return len(self._memo)
+        return len(self._memo) + len(self._old)
+
+    def _remember(self, raw: bytes, pair: tuple[str, str]) -> tuple[str, str]:
+        if len(raw) <= self._max_item_bytes:
+            if len(self._memo) >= self._max_entries:  # races between threads only cost a miss
+                self._old, self._memo = self._memo, {}
+            self._memo[raw] = pair
+        return pair
 
     def _decode(self, raw: bytes) -> tuple[str, str]:
+        known = self._old.get(raw)
+        if known is not None:
+            return self._remember(raw, known)
         kv = KeyValue.FromString(raw)  # raises DecodeError on malformed bytes
         value = kv.value
         kind = value.WhichOneof("value")
@@ -116,12 +130,7 @@ class AttributeMemo:
             pair = (kv.key, str(value.int_value))
         else:
             pair = (kv.key, any_value_str(value))
-        if len(raw) <= self._max_item_bytes:
-            memo = self._memo
-            if len(memo) >= self._max_entries:  # races between threads only cost a miss
-                memo.clear()
-            memo[raw] = pair
-        return pair
+        return self._remember(raw, pair)
 
     @property
     def get(self) -> Callable[[bytes], tuple[str, str] | None]:
