@@ -44,7 +44,7 @@ __all__ = ["Collector", "create_app"]
 log = logging.getLogger("agentflight.collector")
 
 BODY_TIMEOUT_S = 60.0
-CLICKHOUSE_TIMEOUT_S = 30.0
+CLICKHOUSE_TIMEOUT_S = 60.0  # per request; connecting gives up after 10 s
 
 
 @dataclass

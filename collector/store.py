@@ -114,13 +114,14 @@ class Store:
         """Connect to ``url`` (else ``$AGENTFLIGHT_CLICKHOUSE_URL``, else the embedded server).
 
         With ``apply_migrations`` the schema is brought up to date first. ``timeout_s`` bounds
-        connecting and every request (clickhouse-connect's defaults: 10 s and 300 s).
+        every request, and connecting (at most 10 s); clickhouse-connect's defaults are 300 s
+        and 10 s.
         """
         dsn = settings.resolve_clickhouse_url(url, data_dir)
         database = settings.database_name(database)
         timeouts: dict[str, Any] = {}
         if timeout_s is not None:
-            timeouts = {"connect_timeout": timeout_s, "send_receive_timeout": timeout_s}
+            timeouts = {"connect_timeout": min(timeout_s, 10), "send_receive_timeout": timeout_s}
         try:
             # No session: a session serialises queries, and the store is shared by threads.
             client = clickhouse_connect.get_client(
