@@ -9,10 +9,7 @@ from them, and a checkpoint after. After a crash, :meth:`Spool.open` finds the r
 checkpointed and the cuts, so replayed batches are the very same inserts with the same tokens,
 and ClickHouse stores them once. Segments are deleted when everything in them is inserted.
 
-Record layout (little-endian): ``magic "AF" | type u8 | flags u8 | seq u64 | aux u64 |
-length u32 | crc32 u32 | payload``. Data records (type 1) carry their row count in ``aux``
-and ``project (u16 length, 0xFFFF for none) + request`` as payload; cut records (type 2)
-carry ``first`` in ``seq`` and ``last`` in ``aux``.
+The layout of a record is in :mod:`collector.spool_format`.
 """
 
 from __future__ import annotations
@@ -22,25 +19,29 @@ import json
 import logging
 import os
 import secrets
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector.spool_format import (
+    CUT,
+    DATA,
+    GZIP,
+    HEADER_SIZE,
+    data_payload,
+    pack,
+    split_data_payload,
+    unpack,
+)
+
 __all__ = ["DataRecord", "Location", "Recovery", "Spool", "SpoolError", "SpoolFull"]
 
 log = logging.getLogger("agentflight.collector.spool")
 
-_HEADER = struct.Struct("<2sBBQQII")
-_MAGIC = b"AF"
-_DATA, _CUT = 1, 2
-_GZIP = 1
-_NO_PROJECT = 0xFFFF
 SEGMENT_BYTES = 64 * 1024 * 1024
 
 
@@ -77,33 +78,6 @@ class Recovery:
     spool_id: str
     records: list[DataRecord] = field(default_factory=list)
     cuts: dict[int, int] = field(default_factory=dict)
-
-
-def _pack(kind: int, flags: int, seq: int, aux: int, payload: bytes) -> bytes:
-    header = _HEADER.pack(_MAGIC, kind, flags, seq, aux, len(payload), 0)
-    crc = zlib.crc32(payload, zlib.crc32(header[:-4]))
-    return header[:-4] + struct.pack("<I", crc) + payload
-
-
-def _unpack(buf: bytes | memoryview, offset: int) -> tuple[int, int, int, int, bytes, int] | None:
-    """The record at ``offset`` as ``(kind, flags, seq, aux, payload, end)``; None if torn."""
-    end = offset + _HEADER.size
-    if end > len(buf):
-        return None
-    magic, kind, flags, seq, aux, length, crc = _HEADER.unpack_from(buf, offset)
-    if magic != _MAGIC or kind not in (_DATA, _CUT) or end + length > len(buf):
-        return None
-    payload = bytes(buf[end : end + length])
-    if zlib.crc32(payload, zlib.crc32(buf[offset : end - 4])) != crc:
-        return None
-    return kind, flags, seq, aux, payload, end + length
-
-
-def _data_payload(project: str | None, request: bytes) -> bytes:
-    if project is None:
-        return struct.pack("<H", _NO_PROJECT) + request
-    encoded = project.encode()
-    return struct.pack("<H", len(encoded)) + encoded + request
 
 
 @dataclass
@@ -189,7 +163,7 @@ class Spool:
         buf = path.read_bytes()
         offset, top = 0, -1
         while offset < len(buf):
-            record = _unpack(buf, offset)
+            record = unpack(buf, offset)
             if record is None:
                 log.warning("spool %s: torn record at byte %d, truncating", path.name, offset)
                 with open(path, "r+b") as file:
@@ -197,7 +171,7 @@ class Spool:
                     os.fsync(file.fileno())
                 break
             kind, _flags, seq, aux, _payload, end = record
-            if kind == _DATA:
+            if kind == DATA:
                 top = max(top, seq)
                 if seq > done:
                     location = Location(segment, offset, end - offset)
@@ -215,23 +189,23 @@ class Spool:
         self, request: bytes, gzip: bool, project: str | None, rows: int, attachment: Any = None
     ) -> Future[Any]:
         """Queue a data record; the future resolves once it is durable (or fails)."""
-        payload = _data_payload(project, request)
+        payload = data_payload(project, request)
         with self._cond:
             self._check_open()
-            size = _HEADER.size + len(payload)
+            size = HEADER_SIZE + len(payload)
             if self._disk_bytes + self._pending_bytes + size > self.max_bytes:
                 raise SpoolFull(f"the spool is full ({self.max_bytes} bytes)")
             seq = self._next_seq
             self._next_seq += 1
-            data = _pack(_DATA, _GZIP if gzip else 0, seq, rows, payload)
-            return self._enqueue(_Pending(data, _DATA, seq, rows, Future(), attachment))
+            data = pack(DATA, GZIP if gzip else 0, seq, rows, payload)
+            return self._enqueue(_Pending(data, DATA, seq, rows, Future(), attachment))
 
     def append_cut(self, first: int, last: int) -> Future[Any]:
         """Record a batch's boundaries (never refused for space: draining needs it)."""
         with self._cond:
             self._check_open()
             return self._enqueue(
-                _Pending(_pack(_CUT, 0, first, last, b""), _CUT, last, 0, Future(), None)
+                _Pending(pack(CUT, 0, first, last, b""), CUT, last, 0, Future(), None)
             )
 
     def _check_open(self) -> None:
@@ -268,7 +242,7 @@ class Spool:
             top = -1
             for item in batch:
                 location = Location(self._active, offset, len(item.data))
-                if item.kind == _DATA:
+                if item.kind == DATA:
                     durable.append(DataRecord(item.seq, item.rows, location, item.attachment))
                 offset += len(item.data)
                 top = max(top, item.seq)
@@ -317,15 +291,12 @@ class Spool:
             fd = self._readers[location.segment] = os.open(
                 self._path(location.segment), os.O_RDONLY
             )
-        buf = os.pread(fd, location.length, location.offset)
-        record = _unpack(buf, 0)
-        if record is None or record[0] != _DATA:
+        record = unpack(os.pread(fd, location.length, location.offset), 0)
+        if record is None or record[0] != DATA:
             raise SpoolError(f"spool record at {location} is unreadable")
         _kind, flags, _seq, _aux, payload, _end = record
-        (size,) = struct.unpack_from("<H", payload)
-        if size == _NO_PROJECT:
-            return None, payload[2:], bool(flags & _GZIP)
-        return payload[2 : 2 + size].decode(), payload[2 + size :], bool(flags & _GZIP)
+        project, request = split_data_payload(payload)
+        return project, request, bool(flags & GZIP)
 
     def checkpointed(self) -> int:
         """The highest sequence number known to be inserted (-1 for none)."""
