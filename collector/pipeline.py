@@ -220,11 +220,12 @@ class Pipeline:
         first, last = batch[0].seq, batch[-1].seq
         tables = [t for t in map(self._table, batch) if t is not None]
         table = pa.concat_tables(tables) if tables else None
-        recovered = [f for f, last_seq in self._cuts.items() if f <= first <= last_seq]
-        for cut_first in recovered:
-            first = cut_first  # the same token as before the crash, even if part is gone
-            del self._cuts[cut_first]
-        if not recovered:
+        recovered = next(((f, t) for f, t in self._cuts.items() if f <= first <= t), None)
+        if recovered is not None:
+            # Cut before the crash: the same boundaries, so the same token, as the first time.
+            first, last = recovered
+            del self._cuts[first]
+        else:
             try:
                 self.spool.append_cut(first, last).result()
             except SpoolError as exc:  # the spool cannot write: try again later
