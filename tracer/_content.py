@@ -38,26 +38,18 @@ _API_KEY = re.compile(
 _MATCH_MARGIN = 512
 
 
-# Every API-key pattern starts with one of these: the regex runs only if one is present.
-_KEY_PREFIXES: Final = (
-    "sk-",
-    "AKIA",
-    "AIza",
-    "gh",
-    "github_pat_",
-    "xox",
-    "hf_",
-    "glpat-",
-    "Bearer ",
-)
+# Every API-key pattern starts with one of these ("gh" covers "github_pat_"): the regex
+# runs only if one is present, which plain substring tests find faster than any regex.
+_KEY_PREFIXES: Final = ("sk-", "AKIA", "AIza", "gh", "xox", "hf_", "glpat-", "Bearer ")
 
 
 def redact_builtin(text: str) -> str:
     """Replace e-mail addresses and API keys by fixed markers."""
     if "@" in text:
         text = _EMAIL.sub(REDACTED_EMAIL, text)
-    if any(prefix in text for prefix in _KEY_PREFIXES):
-        text = _API_KEY.sub(REDACTED_API_KEY, text)
+    for prefix in _KEY_PREFIXES:
+        if prefix in text:
+            return _API_KEY.sub(REDACTED_API_KEY, text)
     return text
 
 
@@ -89,12 +81,16 @@ def safe_repr(value: Any, limit: int = 1000) -> str:
     return text[:limit]
 
 
+# Built once: ``json.dumps`` with options would build a new encoder on every call.
+_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
+
+
 def to_json(value: Any) -> str:
     """Serialise ``value`` as compact JSON; parts that cannot be serialised become reprs."""
     try:
-        return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError):  # circular structures, bad keys
-        return json.dumps(safe_repr(value), ensure_ascii=False)
+        return _ENCODER.encode(safe_repr(value))
 
 
 def prepare(text: str, key: str, settings: Settings) -> tuple[str, bool]:

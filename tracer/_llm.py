@@ -8,11 +8,11 @@ from several such calls is summed.
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
@@ -43,7 +43,12 @@ from ._specs import code_attributes
 from ._stats import StreamStats
 from ._stream import ABANDONED, AsyncStream, SyncStream
 
-_RUN_KEY = otel_context.create_key("agentflight-llm-run")
+# Open chat runs by id of their span, for the OpenAI instrumentation to find the one it
+# is called under. Entries leave when the span ends, before the span can be collected.
+_OPEN: dict[int, Run] = {}
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_OPEN.clear)  # the parent's calls are not the child's
+_USAGE_KEYS = frozenset(USAGE_KEYS)
 _MESSAGE_PARAMS = ("messages", "prompt")
 _SYSTEM_PARAMS = ("system", "instructions", "system_prompt")
 _NOT_A_STREAM, _SYNC, _ASYNC = 0, 1, 2
@@ -155,10 +160,9 @@ class LLMSpec(Spec):
         INFLIGHT.exit(self._model(args, kwargs) or "")
 
     def enclosing(self) -> Run | None:
-        if not self.enrich:
-            return None
-        outer = otel_context.get_value(_RUN_KEY)
-        if isinstance(outer, Run) and not outer.ended and outer.span is trace.get_current_span():
+        span = trace.get_current_span()
+        outer = _OPEN.get(id(span))
+        if outer is not None and outer.span is span and not outer.ended:
             return outer
         return None
 
@@ -166,7 +170,7 @@ class LLMSpec(Spec):
         attributes: dict[str, Any] = {}
         if run.owned:
             run.model = self._model(args, kwargs) or ""  # counted in flight by start()
-            run.context = otel_context.set_value(_RUN_KEY, run, run.context)
+            _OPEN[id(run.span)] = run
         else:  # recording onto the enclosing chat span: this call's request wins
             attributes = self._request(args, kwargs)[1]
         content: dict[str, Any] = {}
@@ -183,7 +187,8 @@ class LLMSpec(Spec):
                 if isinstance(value, (str, list)):
                     content[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system_instructions(value)
                     break
-        set_with_content(run.span, attributes, content, run.settings)
+        if attributes or content:
+            set_with_content(run.span, attributes, content, run.settings)
 
     def on_result(self, run: Run, value: Any) -> Any:
         kind = stream_kind(value)
@@ -215,7 +220,7 @@ class LLMSpec(Spec):
         span = run.span
         current = getattr(span, "attributes", None) or {}  # one read of what is already set
         if run.owned:
-            if any(key in current for key in USAGE_KEYS):  # set by the user: leave it
+            if not _USAGE_KEYS.isdisjoint(current):  # set by the user: leave it
                 for key in USAGE_KEYS:
                     attributes.pop(key, None)
         else:
@@ -251,27 +256,19 @@ class LLMSpec(Spec):
         if run.model is not None:
             INFLIGHT.exit(run.model)
             run.model = None
-
-
-def _outer(run: Run) -> Run | None:
-    """The enclosing run an enriching run records onto."""
-    if run.owned:
-        return None
-    outer = otel_context.get_value(_RUN_KEY, run.context)
-    return outer if isinstance(outer, Run) else None
+            _OPEN.pop(id(run.span), None)
 
 
 def _mark_enriched(run: Run) -> None:
-    outer = _outer(run)
-    if outer is not None:
-        outer.enriched += 1
+    if run.outer is not None:
+        run.outer.enriched += 1
 
 
 def _adopt(run: Run, proxy: SyncStream | AsyncStream) -> bool:
     """An ``@llm`` function returned the proxied stream of an instrumented call it made:
     rather than wrapping it twice, let that proxy end this run's span."""
     owner = proxy._owner
-    if not isinstance(owner, Run) or _outer(owner) is not run or not run.owned:
+    if not isinstance(owner, Run) or owner.outer is not run or not run.owned:
         return False
     proxy._owner = run
     run.handed_off = True

@@ -38,6 +38,7 @@ class Spec:
 
     __slots__ = ("kind", "name", "static")
     llm = False  # LLM specs time their streams
+    enrich = False  # whether ``enclosing`` may find a run to record onto
 
     def __init__(
         self, name: str, static: dict[str, AttributeValue], kind: SpanKind = SpanKind.INTERNAL
@@ -88,6 +89,7 @@ class Run:
         "enriched",
         "handed_off",
         "model",
+        "outer",
         "owned",
         "settings",
         "span",
@@ -108,6 +110,7 @@ class Run:
         self.ended = False
         self.enriched = 0
         self.model: str | None = None  # set when counted in flight
+        self.outer: Run | None = None  # the run this one records onto, when not owned
 
     def __enter__(self) -> Run:
         return self
@@ -227,9 +230,10 @@ def open_run(
 ) -> Run | _NoRun:
     """Start a span for one call of a decorated function; never raises."""
     try:
-        outer = spec.enclosing()
+        outer = spec.enclosing() if spec.enrich else None
         if outer is not None:
             run = Run(spec, outer.span, outer.settings, owned=False)
+            run.outer = outer
             spec.on_start(run, args, kwargs)
             return run
         name, attributes = spec.start(args, kwargs)

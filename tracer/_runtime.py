@@ -70,11 +70,20 @@ def configure(
         shutdown_timeout_ms=shutdown_timeout_ms,
     )
     with _lock:
-        STATE.settings = settings
+        previous, STATE.settings = STATE.settings, settings
         if sdk_disabled():
             logger.info("agentflight: OTEL_SDK_DISABLED is set; spans are not recorded")
             return settings
         if STATE.processor is not None:
+            resource_changed = settings.service_name not in (
+                None,
+                previous.service_name,
+            ) or settings.project not in (None, previous.project)
+            if resource_changed:
+                logger.warning(
+                    "agentflight: configure() called again; service_name and project "
+                    "keep their first values (the resource is fixed), the rest is applied"
+                )
             STATE.processor.reconfigure(settings)
             return settings
         current = trace.get_tracer_provider()

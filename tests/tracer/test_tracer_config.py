@@ -193,3 +193,17 @@ def test_configure_again_switches_the_export_pipeline(
     tracer.force_flush()
     (span,) = otlp_receiver.wait_for(1)
     assert semconv.GEN_AI_TOOL_CALL_ARGUMENTS not in span["attributes"]
+
+
+def test_configure_again_keeps_the_resource_and_says_so(
+    otel_globals: None, otlp_receiver: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracer.configure(service_name="first", project="p1", endpoint=otlp_receiver.url)
+    with caplog.at_level(logging.WARNING, logger="agentflight.tracer"):
+        tracer.configure(service_name="second", project="p2", endpoint=otlp_receiver.url)
+    assert "service_name and project keep their first values" in caplog.text
+    decorated_at_import(8)
+    tracer.force_flush()
+    (span,) = otlp_receiver.wait_for(1)
+    assert span["resource"]["service.name"] == "first"
+    assert span["resource"][semconv.PROJECT] == "p1"

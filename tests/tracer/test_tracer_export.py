@@ -222,3 +222,15 @@ def test_drop_counting_relies_on_the_sdk_queue_layout() -> None:
     processor = ExportProcessor(Settings(), exporter_factory=lambda s: BlockingExporter())
     assert processor.counts_drops
     processor.stop(timeout_millis=100)
+
+
+def test_otel_compression_variable_overrides_gzip(
+    otel_globals: None, otlp_receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
+    tracer.configure(endpoint=otlp_receiver.url)
+    exported("q")
+    tracer.force_flush()
+    otlp_receiver.wait_for(2)
+    headers, _ = otlp_receiver.requests[0]
+    assert "content-encoding" not in headers
