@@ -139,7 +139,8 @@ def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
     store: Store, tmp_path: Path
 ) -> None:
     """Crash after ClickHouse took a batch but before the spool knew: same batch, same token."""
-    settings = CollectorSettings.resolve(batch_rows=1000, batch_interval_ms=20)
+    # One batch of exactly the three requests: 21 rows, whatever the timing.
+    settings = CollectorSettings.resolve(batch_rows=21, batch_interval_ms=600_000)
     flaky = FlakyStore(store)
     first = Pipeline(settings, Spool(tmp_path, 10**9), lambda: flaky, Metrics())  # type: ignore[arg-type,return-value]
     first.start()
