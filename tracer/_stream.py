@@ -65,7 +65,7 @@ class _Proxy:
         # Items yielded by non-LLM streams, kept (up to a limit) for content capture.
         self._items: list[Any] | None = [] if item_limit > 0 and stats is None else None
         self._count = item_limit
-        self._done = False
+        self._done = True  # until the subclass's __init__ completes: nothing to end yet
 
     def _observe(self, chunk: Any) -> None:
         stats = self._stats
@@ -98,7 +98,7 @@ class _Proxy:
             internal_error(error, "ending a stream span")
 
     def __del__(self) -> None:
-        if not getattr(self, "_done", True):  # False only once __init__ completed
+        if not self._done:
             self._end(ABANDONED)
 
     # No ``__getattr__`` passthrough: it would slow every attribute lookup of the hot path.
@@ -130,6 +130,7 @@ class SyncStream(_Proxy):
         self._next: Callable[[], Any] = next_method or iter(inner).__next__
         self._ctx = contextvars.copy_context()
         self._ctx.run(otel_context.attach, owner.context)
+        self._done = False
 
     def __iter__(self) -> SyncStream:
         return self
@@ -204,6 +205,7 @@ class AsyncStream(_Proxy):
         super().__init__(inner, owner, stats, item_limit)
         anext_method = getattr(inner, "__anext__", None)
         self._anext: Callable[[], Any] = anext_method or inner.__aiter__().__anext__
+        self._done = False
 
     def __aiter__(self) -> AsyncStream:
         return self

@@ -234,3 +234,17 @@ def test_otel_compression_variable_overrides_gzip(
     otlp_receiver.wait_for(2)
     headers, _ = otlp_receiver.requests[0]
     assert "content-encoding" not in headers
+
+
+def test_otel_resource_attributes_are_kept(
+    otel_globals: None, otlp_receiver: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=staging,team=jobs")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    tracer.configure(endpoint=otlp_receiver.url)
+    exported("q")
+    tracer.force_flush()
+    resource = otlp_receiver.wait_for(2)[0]["resource"]
+    assert resource["deployment.environment"] == "staging"
+    assert resource["team"] == "jobs"
+    assert resource["service.name"] == "from-env"
