@@ -54,7 +54,7 @@ class StreamStats:
     """Per-stream accumulator for LLM streams; the proxy feeds it every chunk."""
 
     __slots__ = (
-        "chunks",
+        "empty",
         "finish_reasons",
         "model",
         "response_id",
@@ -70,7 +70,7 @@ class StreamStats:
     def __init__(self, start_ns: int, capture: bool) -> None:
         self.start_ns = start_ns
         self.times: list[int] = []
-        self.chunks = 0
+        self.empty = 0  # chunks without content; the others are timed in ``times``
         # Text per choice index; ``None`` when content capture is off. ``text0`` is choice
         # 0's list, appended to directly by the proxy's fast path for ``str`` chunks.
         self.text0: list[str] | None = [] if capture else None
@@ -106,7 +106,7 @@ class StreamStats:
             self.usage = usage
         content = False
         for choice in get("choices") or ():
-            values = fields(choice)
+            values = choice if type(choice) is dict else fields(choice)
             index = values.get("index") or 0
             reason = values.get("finish_reason")
             if reason:
@@ -114,7 +114,7 @@ class StreamStats:
             delta = values.get("delta")
             if delta is None:
                 continue
-            delta_values = fields(delta)
+            delta_values = delta if type(delta) is dict else fields(delta)
             text = delta_values.get("content") or delta_values.get("refusal")
             calls = delta_values.get("tool_calls")
             if text or calls:
@@ -145,7 +145,8 @@ class StreamStats:
 
     def attributes(self) -> dict[str, AttributeValue]:
         """Timing, response model/id, finish reasons and usage, as span attributes."""
-        attributes = timing_attributes(self.start_ns, self.times, self.chunks)
+        chunks = len(self.times) + self.empty
+        attributes = timing_attributes(self.start_ns, self.times, chunks)
         if self.model is not None:
             attributes[semconv.GEN_AI_RESPONSE_MODEL] = self.model
         if self.response_id is not None:

@@ -74,15 +74,18 @@ class _Proxy:
             if items is not None and len(items) < self._count:
                 items.append(chunk)
             return
-        stats.chunks += 1
         if type(chunk) is str:
             if chunk:
                 stats.times.append(_now())
                 text0 = stats.text0
                 if text0 is not None:
                     text0.append(chunk)
+            else:
+                stats.empty += 1
         elif stats.observe(chunk):
             stats.times.append(_now())
+        else:
+            stats.empty += 1
 
     def _end(self, outcome: str, exc: BaseException | None = None) -> None:
         if self._done:
@@ -146,12 +149,10 @@ class SyncStream(_Proxy):
             raise
         # The hot path, inlined: ``_observe`` for LLM streams of text.
         stats = self._stats
-        if stats is not None and type(chunk) is str:
-            stats.chunks += 1
-            if chunk:
-                stats.times.append(_now())
-                if stats.text0 is not None:
-                    stats.text0.append(chunk)
+        if stats is not None and type(chunk) is str and chunk:
+            stats.times.append(_now())
+            if stats.text0 is not None:
+                stats.text0.append(chunk)
         else:
             self._observe(chunk)
         return chunk
