@@ -20,7 +20,7 @@ from typing import Any, Literal
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import ProxyTracer, ProxyTracerProvider, Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import internal_error
@@ -229,6 +229,10 @@ def open_run(
     spec: Spec, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool = True
 ) -> Run | _NoRun:
     """Start a span for one call of a decorated function; never raises."""
+    if type(STATE.tracer) is ProxyTracer and isinstance(
+        trace.get_tracer_provider(), ProxyTracerProvider
+    ):
+        return NO_RUN  # no provider anywhere yet (before configure()): nothing to record
     try:
         outer = spec.enclosing() if spec.enrich else None
         if outer is not None:
