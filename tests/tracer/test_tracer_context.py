@@ -115,7 +115,7 @@ def test_inflight_counts_concurrent_threads_per_model(spans: CapturedSpans) -> N
         for s in spans.spans
     )
     assert counts[2] == ("gpt-b", 1)
-    assert sorted(c for m, c in counts if m == "gpt-a") in ([1, 2],)
+    assert sorted(c for m, c in counts if m == "gpt-a") == [1, 2]
     assert INFLIGHT.get("gpt-a") == INFLIGHT.get("gpt-b") == 0
 
 

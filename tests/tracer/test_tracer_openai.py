@@ -294,13 +294,13 @@ def test_ttft_and_tbt_from_a_streaming_server(
     assert script.bodies[0]["stream_options"] == {"include_usage": True}
     span_attributes = attrs(spans.spans[0])
     assert span_attributes[semconv.SERVER_ADDRESS] == "127.0.0.1"
-    assert 0.2 <= span_attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 0.2 + 0.15
+    assert 0.2 <= span_attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 0.2 + 0.25
     assert span_attributes[semconv.LLM_TBT_COUNT] == 4
     # The server sleeps 50 ms between chunks; one late delivery shortens the next gap, so
     # single gaps get a tolerance on both sides, the mean (last - first) / 4 a tighter one.
-    assert 35 <= span_attributes[semconv.LLM_TBT_P50_MS] < 50 + 40
-    assert 45 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 50 + 40
-    assert span_attributes[semconv.LLM_TBT_MAX_MS] < 50 + 100
+    assert 35 <= span_attributes[semconv.LLM_TBT_P50_MS] < 50 + 50
+    assert 40 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 50 + 50
+    assert span_attributes[semconv.LLM_TBT_MAX_MS] < 50 + 150
     assert span_attributes[semconv.LLM_CHUNK_COUNT] == 8  # role, 5 texts, finish, usage
     assert span_attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 8
     assert span_attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5

@@ -84,11 +84,13 @@ def test_ttft_and_tbt_from_controlled_sleeps(spans: CapturedSpans) -> None:
 
     list(stream())
     span_attributes = attrs(spans.spans[0])
-    assert 0.08 <= span_attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 0.08 + 0.07
+    # Sleeps last at least what was asked: tight lower bounds. A loaded CI machine can
+    # oversleep: generous upper ones.
+    assert 0.08 <= span_attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 0.08 + 0.15
     assert span_attributes[semconv.LLM_TBT_COUNT] == 4
-    assert 30 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 30 + 25  # 4 full sleeps
+    assert 30 <= span_attributes[semconv.LLM_TBT_MEAN_MS] < 30 + 40  # 4 full sleeps
     assert 29 <= span_attributes[semconv.LLM_TBT_P50_MS] <= span_attributes[semconv.LLM_TBT_MAX_MS]
-    assert span_attributes[semconv.LLM_TBT_MAX_MS] < 30 + 60
+    assert span_attributes[semconv.LLM_TBT_MAX_MS] < 30 + 120
 
 
 def test_openai_shaped_chunks_give_usage_finish_reason_and_truncation(
