@@ -229,7 +229,13 @@ class Spool:
                     return
                 batch, self._pending = self._pending, []
                 self._pending_bytes = 0
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug: fail these appends, keep the writer alive
+                log.exception("spool writer failed")
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(SpoolError(f"the spool failed: {exc}"))
 
     def _write(self, batch: list[_Pending]) -> None:
         durable: list[DataRecord] = []
@@ -259,7 +265,10 @@ class Spool:
         self._size = offset
         with self._cond:
             self._disk_bytes += offset - start
-        self.on_durable(durable)  # in sequence order, before anyone is told
+        try:
+            self.on_durable(durable)  # in sequence order, before anyone is told
+        except Exception:  # durable all the same: the next start inserts them
+            log.exception("handing spooled records on failed; they are inserted at restart")
         for item in batch:
             item.future.set_result(item.seq)
 
