@@ -169,8 +169,13 @@ class Pipeline:
             batch = self._take()
             if batch is None:
                 return
-            if not self._insert(batch):
-                return
+            try:
+                if not self._insert(batch):
+                    return
+            except Exception:  # e.g. the checkpoint cannot be written: the same batch again
+                log.exception("inserting a batch failed; retrying it")
+                if self._stop.wait(_MAX_BACKOFF_S):
+                    return
 
     def _take(self) -> list[DataRecord] | None:
         """The next batch (left at the head of the queue until inserted); None to stop."""
