@@ -192,3 +192,22 @@ def test_keys_from_the_environment_and_a_file(
     monkeypatch.setenv("AGENTFLIGHT_API_KEYS", "no-project")
     with pytest.raises(ValueError, match="AGENTFLIGHT_API_KEYS: 'no-project' is not of the form"):
         CollectorSettings.resolve()
+
+
+def test_settings_precedence_argument_environment_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    defaults = CollectorSettings()
+    assert (defaults.batch_rows, defaults.max_body_bytes) == (10_000, 16 * 1024 * 1024)
+    monkeypatch.setenv("AGENTFLIGHT_BATCH_ROWS", "250")
+    monkeypatch.setenv("AGENTFLIGHT_SPOOL_DIR", str(tmp_path))
+    assert CollectorSettings.resolve().batch_rows == 250
+    assert CollectorSettings.resolve(batch_rows=7).batch_rows == 7
+    assert CollectorSettings.resolve().spool_dir == tmp_path
+    with pytest.raises(ValueError, match="batch_rows=0: expected a positive number of rows"):
+        CollectorSettings.resolve(batch_rows=0)
+    monkeypatch.setenv("AGENTFLIGHT_BATCH_ROWS", "lots")
+    with pytest.raises(ValueError, match="AGENTFLIGHT_BATCH_ROWS='lots' is not valid"):
+        CollectorSettings.resolve()
+    with pytest.raises(TypeError, match="unknown collector settings: batch"):
+        CollectorSettings.resolve(batch=1)
