@@ -9,8 +9,6 @@ import typer
 
 from collector.config import SPOOL_DIR_ENV, CollectorSettings
 from collector.errors import AgentflightStorageError
-from collector.server import serve
-from collector.spool import SpoolError
 
 Host = Annotated[
     str,
@@ -32,6 +30,9 @@ def run_collector(
     host: str, port: int, spool_dir: Path | None, clickhouse_url: str | None = None
 ) -> None:
     """Serve until SIGTERM/Ctrl-C; exit 1 with the reason when the collector cannot start."""
+    from collector.server import serve  # FastAPI and uvicorn load only for this command
+    from collector.spool import SpoolError
+
     try:
         settings = CollectorSettings.resolve(host=host, port=port, spool_dir=spool_dir)
         serve(settings, clickhouse_url, announce=typer.echo)
