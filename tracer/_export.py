@@ -119,7 +119,10 @@ class ExportProcessor(SpanProcessor):
             return
         queue = self._queue
         if queue is not None and len(queue) >= self._capacity and not self._shut_down:
+            # Dropped here rather than in the SDK, whose per-span "Queue full" log record
+            # would cost the caller's thread more than the span itself.
             self._count_drop()
+            return
         self._bsp.on_end(span)
 
     def _count_drop(self) -> None:

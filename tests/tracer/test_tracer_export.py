@@ -114,6 +114,7 @@ def test_a_full_queue_drops_with_a_count_and_a_warning(
     assert tracer.dropped_spans() == 12
     assert "span queue full (max_queue_size=4); 1 span(s) dropped so far" in caplog.text
     assert caplog.text.count("span queue full") == 1  # rate limited
+    assert "Queue full" not in caplog.text  # no SDK log record per dropped span
     blocking.release.set()
     assert tracer.force_flush()
     assert len(blocking.exported) == 8
