@@ -29,11 +29,8 @@ __all__ = ["Store"]
 # Retried inserts carrying the same token are stored once, in the views as well.
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
-_TRACE_SQL = """
-SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
-       ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
-       StatusMessage, Events.Timestamp, Events.Name, Events.Attributes,
-       Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes
+# One trace's spans, found through the exporter's trace-id -> time lookup table.
+_ONE_TRACE = """
 FROM {db:Identifier}.otel_traces
 WHERE TraceId = {trace_id:String}
   AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
@@ -44,23 +41,26 @@ WHERE TraceId = {trace_id:String}
 ORDER BY Timestamp, SpanId
 """
 
-_TRACE_DETAIL_SQL = """
+_TRACE_SQL = (
+    """
+SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+       ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+       StatusMessage, Events.Timestamp, Events.Name, Events.Attributes,
+       Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes"""
+    + _ONE_TRACE
+)
+
+_TRACE_DETAIL_SQL = (
+    """
 SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId, ParentSpanId, TraceState, SpanName,
        SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes,
        Duration, StatusCode, StatusMessage,
        arrayMap(t -> toUnixTimestamp64Nano(t), Events.Timestamp) AS event_ns, Events.Name,
        Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes,
        if(ResourceAttributes['agentflight.project'] = '', 'default',
-          ResourceAttributes['agentflight.project']) AS project
-FROM {db:Identifier}.otel_traces
-WHERE TraceId = {trace_id:String}
-  AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
-                    WHERE TraceId = {trace_id:String})
-  AND ({project:String} = ''
-       OR if(ResourceAttributes['agentflight.project'] = '', 'default',
-             ResourceAttributes['agentflight.project']) = {project:String})
-ORDER BY Timestamp, SpanId
-"""
+          ResourceAttributes['agentflight.project']) AS project"""
+    + _ONE_TRACE
+)
 
 # One row per trace with a span in [since, until); filters match any span of the trace.
 _TRACE_LIST_SQL = """
@@ -240,7 +240,7 @@ class Store:
 
         Like :meth:`trace_spans`, scoped to ``project`` when one is given.
         """
-        result = self.query(_TRACE_DETAIL_SQL, {"trace_id": trace_id, "project": project or ""})
+        result = self.query(_TRACE_DETAIL_SQL, {"trace_id": trace_id, "project": project or None})
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
