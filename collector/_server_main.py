@@ -10,11 +10,20 @@ imported by the collector itself. The technique (see the design notes in ``docs/
 * a thread blocked in ``_chdb.query`` keeps Python signal handlers from running in it, so the
   main thread waits on an event that SIGTERM/SIGINT set, then leaves with ``os._exit``
   (ClickHouse's static destructors must not run while the query thread is still inside it).
+
+Access (see "Access" in ``docs/storage.md``): the server honours ``<http_handlers>`` and a
+``users_config`` file, not a password on ``default`` (its own start-up session logs in as
+``default``). So ``default`` keeps no password but cannot be reached over HTTP: the only query
+handler requires the exact ``Authorization`` header of the user ``agentflight`` with the
+data directory's secret, and that user's grants leave out every source table function
+(``file``, ``url``, ``s3``, ...). Anything else, a cross-site ``text/plain`` POST included,
+gets a 404 and runs nothing; only ``/ping`` answers without the secret.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import signal
@@ -23,13 +32,60 @@ import threading
 import time
 from pathlib import Path
 
-CONFIG_XML = (
-    "<clickhouse>"
-    "<http_port>{port}</http_port>"
-    "<tcp_port>0</tcp_port>"
-    "<listen_host>127.0.0.1</listen_host>"
-    "</clickhouse>\n"
-)
+from collector._access import USER, basic_authorization
+
+CONFIG_XML = """<clickhouse>
+  <http_port>{port}</http_port>
+  <tcp_port>0</tcp_port>
+  <listen_host>127.0.0.1</listen_host>
+  <users_config>users.xml</users_config>
+  <http_handlers>
+    <rule>
+      <url>/ping</url>
+      <methods>GET,HEAD</methods>
+      <handler>
+        <type>static</type>
+        <status>200</status>
+        <content_type>text/plain; charset=UTF-8</content_type>
+        <response_content>Ok.
+</response_content>
+      </handler>
+    </rule>
+    <rule>
+      <headers><Authorization>{authorization}</Authorization></headers>
+      <handler>
+        <type>dynamic_query_handler</type>
+        <query_param_name>query</query_param_name>
+      </handler>
+    </rule>
+  </http_handlers>
+</clickhouse>
+"""
+# ``default`` is what the server's own start-up session uses; it has no password and, with the
+# handlers above, no way in over HTTP. ``agentflight`` is every client's user.
+USERS_XML = """<clickhouse>
+  <profiles><default/></profiles>
+  <quotas><default/></quotas>
+  <users>
+    <default>
+      <password/>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+    <{user}>
+      <password_sha256_hex>{password_sha256}</password_sha256_hex>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+      <grants>
+        <query>GRANT ALL ON *.*</query>
+        <query>REVOKE SOURCES ON *.*</query>
+      </grants>
+    </{user}>
+  </users>
+</clickhouse>
+"""
 
 # The format argument becomes the HTTP default format: it must be TabSeparated.
 SERVE_SQL = (
@@ -42,18 +98,42 @@ SERVE_SQL = (
 PORT_FILE = "port.txt"
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (it holds the secret)."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, port: int, secret: str) -> None:
+    """``config.xml`` and ``users.xml`` for a server that requires ``secret``."""
+    _write_private(
+        run_dir / "config.xml",
+        CONFIG_XML.format(port=port, authorization=basic_authorization(secret)),
+    )
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    _write_private(run_dir / "users.xml", USERS_XML.format(user=USER, password_sha256=digest))
+
+
 def _write_json_atomic(path: Path, payload: dict[str, object]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, path)
 
 
-def serve(data_dir: Path, run_dir: Path, port: int, state_file: str) -> int:
+def serve(data_dir: Path, run_dir: Path, port: int, state_file: str, secret_file: str) -> int:
     """Run the server until SIGTERM/SIGINT; return the process exit code."""
     import chdb._chdb as _chdb  # the config.xml in the cwd is read at query time
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.xml").write_text(CONFIG_XML.format(port=port))
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    secret = (run_dir / secret_file).read_text().strip()
+    if len(secret) < 32:
+        print(f"embedded ClickHouse did not start: {run_dir / secret_file} is not a secret")
+        return 1
+    write_config(run_dir, port, secret)
     port_file = run_dir / PORT_FILE
     port_file.unlink(missing_ok=True)
     os.chdir(run_dir)
@@ -104,6 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--run-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--state-file", default="server.json")
+    parser.add_argument("--secret-file", default="secret")
     parser.add_argument("--timeout", type=float, default=60.0)
     args = parser.parse_args(argv)
     run_dir: Path = args.run_dir.resolve()
@@ -112,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     pid = os.fork()  # nothing of chdb is loaded yet, so forking here is safe
     if pid == 0:
         os.setsid()  # outlive the terminal and the process that asked for the server
-        code = serve(args.data_dir.resolve(), run_dir, args.port, args.state_file)
+        code = serve(args.data_dir.resolve(), run_dir, args.port, args.state_file, args.secret_file)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

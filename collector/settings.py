@@ -40,7 +40,7 @@ def resolve_clickhouse_url(url: str | None = None, data_dir: Path | None = None)
         return env
     info = embedded.status(data_dir)
     if info is not None:
-        return info.url
+        return info.dsn
     where = (data_dir or embedded.default_data_dir()).expanduser()
     raise StorageUnavailableError(
         f"no ClickHouse server: none is running on {where}. Start the embedded one with "

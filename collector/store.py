@@ -128,6 +128,12 @@ class Store:
                 dsn=dsn, autogenerate_session_id=False, **timeouts
             )
         except ClickHouseError as exc:
+            if "There is no handle" in str(exc):  # the embedded server's answer without its secret
+                raise StorageUnavailableError(
+                    f"ClickHouse at {_redact(dsn)} refused the request: it needs credentials. "
+                    "For the embedded server use the URL `agentflight db url` prints, or leave "
+                    f"{settings.CLICKHOUSE_URL_ENV} unset."
+                ) from exc
             raise StorageUnavailableError(
                 f"cannot reach ClickHouse at {_redact(dsn)}: {exc}"
             ) from exc

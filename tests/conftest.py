@@ -33,7 +33,8 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serv
 
 @pytest.fixture(scope="session")
 def clickhouse_url(clickhouse_server: ServerInfo) -> str:
-    return clickhouse_server.url
+    """The session server's URL, with its secret."""
+    return clickhouse_server.dsn
 
 
 @pytest.fixture

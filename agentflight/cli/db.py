@@ -1,4 +1,4 @@
-"""``agentflight db start|status|stop|migrate`` (``agentflight up`` is in :mod:`.up`)."""
+"""``agentflight db start|status|stop|url|migrate`` (``agentflight up`` is in :mod:`.up`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from collector import embedded
 from collector.errors import AgentflightStorageError
 from collector.store import Store
 
-app = typer.Typer(help="Run the embedded ClickHouse server (127.0.0.1 only, no password).")
+app = typer.Typer(
+    help="Run the embedded ClickHouse server (127.0.0.1 only; every query needs the data "
+    "directory's secret, which `agentflight db url` prints)."
+)
 
 DataDir = Annotated[
     Path | None,
@@ -41,7 +44,7 @@ def start_database(data_dir: Path | None, port: int) -> embedded.ServerInfo:
             f"ClickHouse is already running at {info.url} (data in {info.data_dir}, pid {info.pid})"
         )
     try:
-        with Store.connect(info.url, apply_migrations=False) as store:
+        with Store.connect(info.dsn, apply_migrations=False) as store:
             applied = store.migrate()
     except AgentflightStorageError as exc:
         raise _fail(str(exc)) from None
@@ -77,6 +80,23 @@ def stop(data_dir: DataDir = None) -> None:
         typer.echo(f"ClickHouse is not running on {data_dir or embedded.default_data_dir()}")
         return
     typer.echo(f"ClickHouse stopped (was {info.url}, data kept in {info.data_dir})")
+
+
+@app.command("url")
+def url(data_dir: DataDir = None) -> None:
+    """Print the embedded server's URL with its secret, for scripts and other tools.
+
+    Both `curl "$(agentflight db url)" --data 'SELECT 1'` and
+    `clickhouse_connect.get_client(dsn=...)` connect with it. Keep it to yourself: it is
+    the password of the database. Exits 1 when the server is not running.
+    """
+    info = embedded.status(data_dir)
+    if info is None:
+        raise _fail(
+            f"ClickHouse is not running on {data_dir or embedded.default_data_dir()}; "
+            "start it with `agentflight db start`"
+        )
+    typer.echo(info.dsn)
 
 
 @app.command("migrate")

@@ -39,12 +39,12 @@ def register(root: typer.Typer) -> None:
         typer.echo(
             "agentflight is up:\n"
             f"  ClickHouse  {info.url}  (pid {info.pid}, data in {info.data_dir}; "
-            "127.0.0.1 only, no password)\n"
+            "127.0.0.1 only; `agentflight db url` prints its URL with the secret)\n"
             "  Collector   this process, in the foreground (below); Ctrl-C stops "
             + ("it." if was_running else "both.")
         )
         try:
-            run_collector(collector_host, collector_port, spool_dir, clickhouse_url=info.url)
+            run_collector(collector_host, collector_port, spool_dir, clickhouse_url=info.dsn)
         finally:
             if was_running is None:
                 embedded.stop(info.data_dir)

@@ -64,7 +64,7 @@ def test_up_runs_the_database_and_the_collector_and_stops_both(tmp_path: Path) -
         url = line.split("listening on ", 1)[1].split()[0]
         body = genai_request(3).SerializeToString()
         assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
-        with Store.connect(info.url, apply_migrations=False) as store:
+        with Store.connect(info.dsn, apply_migrations=False) as store:
             wait_until(lambda: count(store) == 3, what="the spans in the embedded database")
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0

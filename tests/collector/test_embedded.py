@@ -35,7 +35,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 def test_chdb_core_still_listens_on_http(clickhouse_server: ServerInfo) -> None:
     """Smoke test of the underscore chdb API: fails loudly if a release stops listening."""
-    client = clickhouse_connect.get_client(dsn=clickhouse_server.url, autogenerate_session_id=False)
+    client = clickhouse_connect.get_client(dsn=clickhouse_server.dsn, autogenerate_session_id=False)
     assert client.command("SELECT 1 + 1") == 2
     assert str(client.server_version).startswith("26.9"), client.server_version
     assert client.command("SELECT getServerPort('http_port')") == clickhouse_server.port
@@ -47,7 +47,9 @@ def test_start_on_port_zero_prints_the_real_url_and_migrates(data_dir: Path) -> 
     url = result.stdout.strip().splitlines()[-1]
     assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
     assert "0001_otel_traces" in result.stdout and "0002_genai_spans" in result.stdout
-    client = clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+    dsn = cli("db", "url", "--data-dir", str(data_dir)).stdout.strip()
+    assert dsn.startswith("http://agentflight:") and dsn.endswith(url.removeprefix("http://"))
+    client = clickhouse_connect.get_client(dsn=dsn, autogenerate_session_id=False)
     tables = {row[0] for row in client.query("SHOW TABLES FROM agentflight").result_rows}
     assert {"otel_traces", "otel_traces_trace_id_ts", "genai_spans"} <= tables
 
@@ -77,16 +79,17 @@ def test_status_and_stop(data_dir: Path) -> None:
 def test_data_survives_stop_and_start(data_dir: Path) -> None:
     info, started = embedded.start(data_dir, port=0)
     assert started
-    client = clickhouse_connect.get_client(dsn=info.url, autogenerate_session_id=False)
-    client.command("CREATE TABLE default.kept (n UInt32) ENGINE = MergeTree ORDER BY n")
-    client.insert("default.kept", [[1], [2], [3]], column_names=["n"])
+    client = clickhouse_connect.get_client(dsn=info.dsn, autogenerate_session_id=False)
+    client.command("CREATE DATABASE kept_db")  # chdb's `default` is an overlay of the file system
+    client.command("CREATE TABLE kept_db.kept (n UInt32) ENGINE = MergeTree ORDER BY n")
+    client.insert("kept_db.kept", [[1], [2], [3]], column_names=["n"])
     embedded.stop(data_dir)
     assert embedded.status(data_dir) is None
 
     info2, started2 = embedded.start(data_dir, port=0)
     assert started2 and info2.pid != info.pid
-    client2 = clickhouse_connect.get_client(dsn=info2.url, autogenerate_session_id=False)
-    assert client2.command("SELECT sum(n) FROM default.kept") == 6
+    client2 = clickhouse_connect.get_client(dsn=info2.dsn, autogenerate_session_id=False)
+    assert client2.command("SELECT sum(n) FROM kept_db.kept") == 6
 
 
 def test_a_busy_port_is_a_clear_error(data_dir: Path, clickhouse_server: ServerInfo) -> None:

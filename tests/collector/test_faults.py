@@ -94,8 +94,8 @@ def test_clickhouse_stops_mid_stream_and_comes_back(
     start_collector: Callable[..., LiveCollector], own_clickhouse: Any
 ) -> None:
     data_dir, info = own_clickhouse
-    live = start_collector(url=info.url, batch_rows=200, queue_max_rows=400)
-    store = Store.connect(info.url, database=live.collector.database)
+    live = start_collector(url=info.dsn, batch_rows=200, queue_max_rows=400)
+    store = Store.connect(info.dsn, database=live.collector.database)
     sender = Sender(live.url)
     thread = sender.start()
     wait_until(lambda: sender.requests >= 10, what="ingest to get going")

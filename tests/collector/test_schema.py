@@ -349,7 +349,7 @@ def test_migrate_command_runs_against_the_configured_url(clickhouse_url: str) ->
     database = f"test_{uuid.uuid4().hex[:12]}"
     env = {
         **os.environ,
-        "AGENTFLIGHT_CLICKHOUSE_URL": clickhouse_url.replace("http://", "http://default:@"),
+        "AGENTFLIGHT_CLICKHOUSE_URL": clickhouse_url,  # with credentials, as users set it
         "AGENTFLIGHT_DATABASE": database,
     }
     result = subprocess.run(
