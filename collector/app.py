@@ -140,9 +140,10 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     collector: Collector = request.app.state.collector
-    if await run_in_threadpool(collector.pipeline.ready):
+    problem = await run_in_threadpool(collector.pipeline.readiness)
+    if problem is None:
         return JSONResponse({"status": "ready", "clickhouse": "reachable"})
-    return JSONResponse({"status": "not ready", "clickhouse": "unreachable"}, status_code=503)
+    return JSONResponse({"status": "not ready", "reason": problem}, status_code=503)
 
 
 async def metrics(request: Request) -> Response:
@@ -169,7 +170,7 @@ def create_app(
         settings=settings,
         metrics=metrics_,
         pipeline=Pipeline(settings, spool, connect, metrics_),
-        decoder=Decoder(settings.decode_processes, settings.max_body_bytes),
+        decoder=Decoder(settings.decode_processes, settings.max_body_bytes, settings.time_window),
         auth=Authenticator(settings.api_keys),
         clickhouse_url=url,
         database=database,

@@ -16,6 +16,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from collector import settings as storage_settings
+from collector.mapping import TimeWindow
+
 __all__ = [
     "API_KEYS_ENV",
     "API_KEYS_FILE_ENV",
@@ -23,6 +26,8 @@ __all__ = [
     "BATCH_ROWS_ENV",
     "DECODE_PROCESSES_ENV",
     "MAX_BODY_BYTES_ENV",
+    "MAX_SPAN_AGE_DAYS_ENV",
+    "MAX_SPAN_FUTURE_S_ENV",
     "QUEUE_MAX_BYTES_ENV",
     "QUEUE_MAX_ROWS_ENV",
     "SHUTDOWN_TIMEOUT_S_ENV",
@@ -44,6 +49,9 @@ SPOOL_DIR_ENV = "AGENTFLIGHT_SPOOL_DIR"
 SPOOL_MAX_BYTES_ENV = "AGENTFLIGHT_SPOOL_MAX_BYTES"
 DECODE_PROCESSES_ENV = "AGENTFLIGHT_DECODE_PROCESSES"
 SHUTDOWN_TIMEOUT_S_ENV = "AGENTFLIGHT_SHUTDOWN_TIMEOUT_S"
+MAX_SPAN_AGE_DAYS_ENV = "AGENTFLIGHT_MAX_SPAN_AGE_DAYS"
+MAX_SPAN_FUTURE_S_ENV = "AGENTFLIGHT_MAX_SPAN_FUTURE_S"
+DEFAULT_MAX_SPAN_AGE_DAYS = 365.0  # when no retention is set
 
 MIB = 1024 * 1024
 T = TypeVar("T")
@@ -135,6 +143,8 @@ class CollectorSettings:
     spool_max_bytes: int = 1024 * MIB  # disk bound of the spool
     decode_processes: int = 0  # 0: decode in threads of the collector process
     shutdown_timeout_s: float = 30.0  # how long SIGTERM waits for the queue to drain
+    max_span_age_days: float = DEFAULT_MAX_SPAN_AGE_DAYS  # older spans are refused...
+    max_span_future_s: float = 86_400.0  # ...and so are spans this far ahead of our clock
     api_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -150,8 +160,17 @@ class CollectorSettings:
         spool = arguments.get("spool_dir")
         if spool is None:
             spool = os.environ.get(SPOOL_DIR_ENV, "").strip() or defaults.spool_dir
+        retention = storage_settings.retention_days()
+        fallback = {"max_span_age_days": float(retention or DEFAULT_MAX_SPAN_AGE_DAYS)}
         numbers = {
-            name: _pick(arguments.get(name), env, convert, check, hint, getattr(defaults, name))
+            name: _pick(
+                arguments.get(name),
+                env,
+                convert,
+                check,
+                hint,
+                fallback.get(name, getattr(defaults, name)),
+            )
             for name, (env, convert, check, hint) in _NUMBERS.items()
         }
         return cls(
@@ -161,6 +180,10 @@ class CollectorSettings:
             api_keys=MappingProxyType(_api_keys(arguments.get("api_keys"))),
             **numbers,
         )
+
+    def time_window(self, now_ns: int) -> TimeWindow:
+        """The span times accepted by a request received at ``now_ns``."""
+        return TimeWindow.around(now_ns, self.max_span_age_days, self.max_span_future_s)
 
     @property
     def auth_required(self) -> bool:
@@ -186,6 +209,8 @@ _NUMBERS: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]
     "spool_max_bytes": (SPOOL_MAX_BYTES_ENV, int, _positive, _BYTES),
     "decode_processes": (DECODE_PROCESSES_ENV, int, _non_negative, "0 or a number of processes"),
     "shutdown_timeout_s": (SHUTDOWN_TIMEOUT_S_ENV, float, _non_negative, "a number of seconds"),
+    "max_span_age_days": (MAX_SPAN_AGE_DAYS_ENV, float, _positive, "a positive number of days"),
+    "max_span_future_s": (MAX_SPAN_FUTURE_S_ENV, float, _positive, "a positive number of seconds"),
 }
 
 

@@ -12,9 +12,13 @@ import asyncio
 import logging
 import multiprocessing
 import signal
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from collector.mapping import TimeWindow
 from collector.otlp import DecodedRequest, Encoding, OTLPError, decode_request
 
 __all__ = ["Decoder"]
@@ -28,11 +32,19 @@ def _worker_init() -> None:
 
 
 class Decoder:
-    def __init__(self, processes: int, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        processes: int,
+        max_body_bytes: int,
+        window: Callable[[int], TimeWindow] | None = None,
+    ) -> None:
         self.processes = processes
         self.max_body_bytes = max_body_bytes
         self.slots = max(4, 2 * processes)
+        self._window = window  # the accepted span times, given the time a request arrived
         self._executor = self._new_executor()
+        self._lock = threading.Lock()
+        self.restarts = 0  # how many times broken workers were replaced
         self._semaphore: asyncio.Semaphore | None = None
 
     def _new_executor(self) -> Executor:
@@ -60,21 +72,32 @@ class Decoder:
         self, body: bytes, encoding: Encoding, coding: str, project: str | None
     ) -> DecodedRequest:
         loop = asyncio.get_running_loop()
+        window = None if self._window is None else self._window(time.time_ns())
+        executor = self._executor
         try:
             return await loop.run_in_executor(
-                self._executor,
+                executor,
                 decode_request,
                 body,
                 encoding,
                 coding,
                 project,
                 self.max_body_bytes,
+                window,
             )
         except BrokenProcessPool:
-            log.error("a decoding process died; starting new ones")
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = self._new_executor()
+            self._replace(executor)
             raise OTLPError(503, "the collector is restarting a decoder", 1) from None
+
+    def _replace(self, broken: Executor) -> None:
+        """Start new workers once per breakage, however many requests saw it break."""
+        with self._lock:
+            if self._executor is not broken:
+                return  # another request already replaced it
+            log.error("a decoding process died; starting new ones")
+            self._executor = self._new_executor()
+            self.restarts += 1
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -8,8 +8,9 @@ hex (all-zero ids as ``""``), ``SpanKind`` and ``StatusCode`` by pdata's names (
 
 The rows are built straight into column lists and handed to Arrow, which the insert sends to
 ClickHouse as is: the per-span loop is the collector's hot path, so it touches each protobuf
-field once and does nothing else. Spans that cannot be stored (bad ids or timestamps) are
-left out and counted, for the ``partial_success`` of the response.
+field once and does nothing else. Spans that cannot be stored (bad ids or timestamps, or
+times outside the accepted window: see :class:`TimeWindow`) are left out and counted, for the
+``partial_success`` of the response.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collector.schema import OTEL_TRACES_COLUMNS
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-__all__ = ["OTEL_TRACES_SCHEMA", "PROJECT_ATTRIBUTE", "MappedSpans", "map_request"]
+__all__ = ["OTEL_TRACES_SCHEMA", "PROJECT_ATTRIBUTE", "MappedSpans", "TimeWindow", "map_request"]
 
 PROJECT_ATTRIBUTE = "agentflight.project"  # tracer.semconv.PROJECT
 SERVICE_NAME = "service.name"
@@ -56,8 +57,31 @@ _KIND_NAMES = dict(
 )
 _STATUS_NAMES = dict(enumerate(("Unset", "Ok", "Error")))
 _MAX_NS = 2**63 - 1  # DateTime64(9) and Arrow timestamps are signed 64-bit nanoseconds
+_PAST, _FUTURE = "a start time more than", "a start or end time more than"
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The span times the collector accepts, in nanoseconds since the epoch.
+
+    A span must start at or after ``earliest_ns`` and start and end at or before
+    ``latest_ns``: a span from decades ago or years ahead is a clock or encoding bug, and
+    spread over many days it would make every insert touch more partitions than ClickHouse
+    allows. ``max_age_days``/``max_future_s`` are the collector's settings.
+    """
+
+    earliest_ns: int
+    latest_ns: int
+    max_age_days: float = 0.0
+    max_future_s: float = 0.0
+
+    @classmethod
+    def around(cls, now_ns: int, max_age_days: float, max_future_s: float) -> TimeWindow:
+        earliest = max(1, now_ns - int(max_age_days * 86_400 * 1e9))
+        latest = min(_MAX_NS, now_ns + int(max_future_s * 1e9))
+        return cls(earliest, latest, max_age_days, max_future_s)
 
 
 @dataclass(frozen=True)
@@ -67,6 +91,7 @@ class MappedSpans:
     table: pa.Table
     rejected: int = 0
     error_message: str = ""
+    out_of_window: int = 0  # of ``rejected``: refused only for their times
 
     @property
     def rows(self) -> int:
@@ -126,7 +151,7 @@ def _resource_attributes(
 _MEMO = AttributeMemo()
 
 
-def _refusal(span: Any) -> str | None:
+def _refusal(span: Any, window: TimeWindow | None) -> str | None:
     """Why ``span`` cannot be stored, or None when it can."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
@@ -135,8 +160,13 @@ def _refusal(span: Any) -> str | None:
         return "an invalid span_id"
     if parent and len(parent) != 8:
         return "an invalid parent_span_id"
-    if not 0 < span.start_time_unix_nano <= span.end_time_unix_nano <= _MAX_NS:
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if not 0 < start <= end <= _MAX_NS:
         return "invalid start/end timestamps"
+    if window is not None and start < window.earliest_ns:
+        return f"{_PAST} {window.max_age_days:g} days in the past"
+    if window is not None and end > window.latest_ns:
+        return f"{_FUTURE} {window.max_future_s:g} s in the future"
     if any(not 0 <= e.time_unix_nano <= _MAX_NS for e in span.events):
         return "an invalid event timestamp"
     for link in span.links:
@@ -145,10 +175,19 @@ def _refusal(span: Any) -> str | None:
     return None
 
 
-def map_request(request: Any, project: str | None = None) -> MappedSpans:
+def in_window(span: Any, window: TimeWindow) -> bool:
+    """True when ``span``'s times are inside ``window`` (other checks aside)."""
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    return start >= window.earliest_ns and end <= window.latest_ns
+
+
+def map_request(
+    request: Any, project: str | None = None, window: TimeWindow | None = None
+) -> MappedSpans:
     """Map every span of ``request`` (a :data:`~collector.otlp_view.TracesView`).
 
-    With ``project``, it is stamped on every resource as ``agentflight.project``.
+    With ``project``, it is stamped on every resource as ``agentflight.project``. With
+    ``window``, spans outside it are refused (counted in the result, not stored).
     """
     ts: list[int] = []
     trace_ids: list[str] = []
@@ -190,7 +229,8 @@ def map_request(request: Any, project: str | None = None) -> MappedSpans:
     code_add, message_add = codes.append, messages.append
     pairs_add, span_off_add = span_pairs.extend, span_offsets.append
     ev_off_add, ln_off_add = ev_offsets.append, ln_offsets.append
-    zero_trace, zero_span, max_ns = _ZERO_TRACE, _ZERO_SPAN, _MAX_NS
+    zero_trace, zero_span = _ZERO_TRACE, _ZERO_SPAN
+    min_ns, max_ns = (1, _MAX_NS) if window is None else (window.earliest_ns, window.latest_ns)
 
     for resource_spans in request.resource_spans:
         r_keys, r_values, service = _resource_attributes(
@@ -209,11 +249,11 @@ def map_request(request: Any, project: str | None = None) -> MappedSpans:
                     and (not parent or len(parent) == 8)
                     and trace_id != zero_trace
                     and span_id != zero_span
-                    and 0 < start <= end <= max_ns
+                    and min_ns <= start <= end <= max_ns
                     and not events
                     and not links
                 ):
-                    reason = _refusal(span)
+                    reason = _refusal(span, window)
                     if reason is not None:
                         refused[reason] += 1
                         continue
@@ -288,6 +328,14 @@ def map_request(request: Any, project: str | None = None) -> MappedSpans:
         message = (
             f"rejected {rejected} span(s): {reasons}. Trace ids must be 16 bytes and span ids "
             "8 bytes, not all zero (32 and 16 hex digits in OTLP/JSON); start and end times "
-            "must be set, in nanoseconds since the epoch, with end >= start."
+            "must be set, in nanoseconds since the epoch, with end >= start"
+            + (
+                ""
+                if window is None
+                else f", no more than {window.max_age_days:g} days old and no more than "
+                f"{window.max_future_s:g} s ahead of the collector's clock"
+            )
+            + "."
         )
-    return MappedSpans(table, rejected, message)
+    out_of_window = sum(n for reason, n in refused.items() if reason.startswith((_PAST, _FUTURE)))
+    return MappedSpans(table, rejected, message, out_of_window)

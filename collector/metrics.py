@@ -48,6 +48,24 @@ class Metrics:
             "Failed ClickHouse inserts (each is retried with the same deduplication token).",
             registry=r,
         )
+        self.dead_lettered = Counter(
+            "agentflight_collector_spans_dead_lettered",
+            "Spans ClickHouse refused for good (bad data, not an outage), set aside in the "
+            "spool's dead-letter directory instead of blocking ingestion.",
+            registry=r,
+        )
+        self.view_refused = Counter(
+            "agentflight_collector_spans_view_refused",
+            "Spans stored in otel_traces that a materialized view refused (the view lacks "
+            "them; every other table has them), by view.",
+            ["view"],
+            registry=r,
+        )
+        self.dead_letters = Gauge(
+            "agentflight_collector_dead_letters",
+            "Dead letters waiting in the spool directory (`agentflight spool list`).",
+            registry=r,
+        )
         self.insert_latency = Histogram(
             "agentflight_collector_insert_latency_seconds",
             "Duration of successful ClickHouse inserts.",

@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collector.mapping import MappedSpans, map_request
+from collector.mapping import MappedSpans, TimeWindow, in_window, map_request
 from collector.otlp_view import TracesView
 
 __all__ = [
@@ -202,27 +202,52 @@ def json_to_protobuf(body: bytes) -> bytes:
     return message.SerializeToString()
 
 
-def decode_payload(payload: bytes, project: str | None) -> MappedSpans:
-    """Map protobuf request bytes (raises :class:`OTLPError` 400 when they are malformed)."""
+def decode_payload(
+    payload: bytes, project: str | None, window: TimeWindow | None = None
+) -> MappedSpans:
+    """Map protobuf request bytes (raises :class:`OTLPError` 400 when they are malformed).
+
+    ``window`` refuses spans outside it; requests read back from the spool were checked when
+    they were accepted and are mapped without one, so nothing acknowledged is refused later.
+    """
     try:
-        return map_request(TracesView.FromString(payload), project)
+        return map_request(TracesView.FromString(payload), project, window)
     except DecodeError as exc:
         detail = str(exc).replace(_VIEW_NAME, _REQUEST_NAME)
         raise OTLPError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
 
 
 def decode_request(
-    body: bytes, encoding: Encoding, coding: str, project: str | None, limit: int
+    body: bytes,
+    encoding: Encoding,
+    coding: str,
+    project: str | None,
+    limit: int,
+    window: TimeWindow | None = None,
 ) -> DecodedRequest:
     """Decompress, decode and map one ``POST /v1/traces`` body."""
     raw = decompress(body, coding, limit)
     if encoding is Encoding.JSON:
         raw = json_to_protobuf(raw)
         coding = "identity"
-    spans = decode_payload(raw, project)
+    spans = decode_payload(raw, project, window)
+    if spans.out_of_window and window is not None:
+        # The spool keeps what was accepted: without the refused spans, which would otherwise
+        # be stored when the request is read back (that is mapped without a window).
+        return DecodedRequest(spans, _without_out_of_window(raw, window), payload_gzip=False)
     if coding == "gzip":
         return DecodedRequest(spans, None, payload_gzip=True)
     return DecodedRequest(spans, None if raw is body else raw, payload_gzip=False)
+
+
+def _without_out_of_window(payload: bytes, window: TimeWindow) -> bytes:
+    request = ExportTraceServiceRequest.FromString(payload)
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            kept = [span for span in scope_spans.spans if in_window(span, window)]
+            del scope_spans.spans[:]
+            scope_spans.spans.extend(kept)
+    return request.SerializeToString()
 
 
 def encode_response(encoding: Encoding, rejected: int = 0, message: str = "") -> bytes:

@@ -5,7 +5,9 @@ spool's writer then hands the records to the queue in sequence order. One insert
 takes a batch off the head of the queue (up to ``batch_rows`` rows, or whatever has waited
 ``batch_interval_ms``), records the batch's boundaries in the spool, inserts it with one
 Arrow insert carrying a deduplication token made of the spool's id and those boundaries,
-and checkpoints. A failed insert is retried, with the same token, until it succeeds.
+and checkpoints. How a batch is inserted (split by partition, retried when ClickHouse may
+take it later, its refused records set aside as dead letters when it never will) is
+:mod:`collector.inserter`.
 
 Memory is bounded by ``queue_max_rows`` / ``queue_max_bytes`` of Arrow data. When the queue
 is full and ClickHouse answers, requests get 503 + ``Retry-After`` (backpressure); when it is
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from collector.config import CollectorSettings
+from collector.dead_letter import DeadLetters
+from collector.inserter import Inserter, Stopping
 from collector.metrics import Metrics
 from collector.otlp import DecodedRequest, OTLPError, decode_payload
 from collector.spool import DataRecord, Spool, SpoolError, SpoolFull
@@ -67,13 +71,19 @@ class Pipeline:
         self._mem_rows = 0
         self._mem_bytes = 0
         self._unavailable = False
+        self._failing: str | None = None  # why the inserter cannot make progress
         self._closing = False
         self._stop = threading.Event()
+        self.dead_letters = DeadLetters(settings.spool_dir)
+        self._inserter = Inserter(
+            self.store, metrics, self.dead_letters, self._stop, self._insert_state
+        )
         self._thread = threading.Thread(target=self._run, name="clickhouse-inserter", daemon=True)
         metrics.watch(metrics.queue_rows, lambda: self._queued_rows)
         metrics.watch(metrics.queue_bytes, lambda: self._mem_bytes)
         metrics.watch(metrics.spool_bytes, lambda: spool.disk_bytes)
         metrics.watch(metrics.clickhouse_up, lambda: 0 if self._unavailable else 1)
+        metrics.watch(metrics.dead_letters, self.dead_letters.count)
 
     # --- receiving ------------------------------------------------------------------------
     def start(self) -> int:
@@ -223,8 +233,7 @@ class Pipeline:
 
     def _insert(self, batch: list[DataRecord]) -> bool:
         first, last = batch[0].seq, batch[-1].seq
-        tables = [t for t in map(self._table, batch) if t is not None]
-        table = pa.concat_tables(tables) if tables else None
+        tables = [(r.seq, t) for r in batch if (t := self._table(r)) is not None]
         recovered = next(((f, t) for f, t in self._cuts.items() if f <= first <= t), None)
         if recovered is not None:
             # Cut before the crash: the same boundaries, so the same token, as the first time.
@@ -236,32 +245,12 @@ class Pipeline:
             except SpoolError as exc:  # the spool cannot write: try again later
                 log.error("cannot record a batch in the spool: %s", exc)
                 return not self._stop.wait(_MAX_BACKOFF_S)
-        token = f"agentflight-{self.spool.spool_id}-{first}-{last}"
-        backoff = 0.2
-        while table is not None:
-            started = time.perf_counter()
-            try:
-                self.store().insert_arrow(table, dedup_token=token)
-            except Exception as exc:  # any failure: keep the batch, retry it
-                self.metrics.insert_errors.inc()
-                if not self._unavailable:
-                    log.warning("ClickHouse insert failed, retrying (spooling meanwhile): %s", exc)
-                with self._cond:
-                    self._unavailable = True
-                    self._cond.notify_all()
-                if self._stop.wait(backoff):
-                    return False  # shutting down: the batch stays in the spool
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
-                continue
-            self.metrics.insert_latency.observe(time.perf_counter() - started)
-            self.metrics.batch_rows.observe(table.num_rows)
-            self.metrics.stored.inc(table.num_rows)
-            if self._unavailable:
-                log.warning("ClickHouse is back; draining the spool")
-            break
+        try:
+            self._inserter.insert(tables, f"agentflight-{self.spool.spool_id}-{first}-{last}")
+        except Stopping:
+            return False  # shutting down: the batch stays in the spool
         self.spool.checkpoint(last)
         with self._cond:
-            self._unavailable = False
             for _ in batch:
                 record = self._queue.popleft()
                 self._queued_rows -= record.rows
@@ -271,6 +260,17 @@ class Pipeline:
                     record.attachment = None
             self._cond.notify_all()
         return True
+
+    def _insert_state(self, failing: str | None) -> None:
+        """The inserter's news: why it cannot make progress, or None once it does."""
+        with self._cond:
+            if failing is not None and not self._unavailable:
+                log.warning("ClickHouse insert failed, retrying (spooling meanwhile): %s", failing)
+            elif failing is None and self._unavailable:
+                log.warning("ClickHouse is back; draining the spool")
+            self._unavailable = failing is not None
+            self._failing = failing
+            self._cond.notify_all()
 
     # --- state, shutdown ----------------------------------------------------------------
     @property
@@ -284,13 +284,20 @@ class Pipeline:
                 self._store = self._connect()  # migrates the schema on first contact
             return self._store
 
-    def ready(self) -> bool:
-        """True when ClickHouse answers."""
+    def readiness(self) -> str | None:
+        """None when ready: ClickHouse answers and the inserter makes progress; else why not."""
+        failing = self._failing
+        if failing is not None:
+            return f"inserts are failing: {failing}"
         try:
-            return self.store().ping()
+            if self.store().ping():
+                return None
         except Exception as exc:  # not ready, whatever the reason
             log.debug("ClickHouse not reachable: %s", exc)
-            return False
+        return "ClickHouse is unreachable"
+
+    def ready(self) -> bool:
+        return self.readiness() is None
 
     def close(self, timeout_s: float) -> bool:
         """Stop accepting, insert what is queued (for up to ``timeout_s``), close the spool.

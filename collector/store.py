@@ -199,7 +199,13 @@ class Store:
         )
         return rows
 
-    def insert_arrow(self, table: pa.Table, *, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: pa.Table,
+        *,
+        dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> int:
         """Insert an Arrow table of ``otel_traces`` rows (columns named as in the table).
 
         ClickHouse reads the Arrow stream itself, so nothing is converted row by row in
@@ -208,7 +214,7 @@ class Store:
         """
         if table.num_rows == 0:
             return 0
-        insert_settings: dict[str, Any] = dict(_DEDUP_SETTINGS)
+        insert_settings: dict[str, Any] = {**_DEDUP_SETTINGS, **(settings or {})}
         if dedup_token:
             insert_settings["insert_deduplication_token"] = dedup_token
         self._client.insert_arrow(

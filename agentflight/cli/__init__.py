@@ -29,6 +29,7 @@ def build_app() -> typer.Typer:
     from agentflight.cli import loadtest as loadtest_cli
     from agentflight.cli import serve as serve_cli
     from agentflight.cli import simulate as simulate_cli
+    from agentflight.cli import spool as spool_cli
     from agentflight.cli import up as up_cli
 
     app = typer.Typer(
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     app.add_typer(db.app, name="db")
+    app.add_typer(spool_cli.app, name="spool")
     up_cli.register(app)
     serve_cli.register(app)
     simulate_cli.register(app)
