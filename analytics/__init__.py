@@ -1,3 +1,5 @@
-"""agentflight analytics package."""
+"""agentflight analytics: metric definitions over ``genai_spans`` (docs/analytics.md)."""
 
-__all__: list[str] = []
+from analytics._prices import ModelPrice, PriceTable, load_prices
+
+__all__ = ["ModelPrice", "PriceTable", "load_prices"]
