@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from collector.otlp import (
 from collector.pipeline import Pipeline
 from collector.read_api import read_router
 from collector.spool import Spool, SpoolError
-from collector.store import Store
+from collector.store import Store, read_limits
 
 __all__ = ["Collector", "create_app"]
 
@@ -151,6 +152,16 @@ async def metrics(request: Request) -> Response:
     return Response(collector.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with an id the answer repeats, never a bare traceback to the client."""
+    request_id = uuid.uuid4().hex[:16]
+    log.error("internal error (request id %s) on %s", request_id, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": f"internal error; request id {request_id} is in the collector's log"},
+        status_code=500,
+    )
+
+
 def create_app(
     settings: CollectorSettings,
     clickhouse_url: str | None = None,
@@ -209,5 +220,7 @@ def create_app(
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
-    app.include_router(read_router(lambda: collector.pipeline.store(), collector.auth))
+    limits = read_limits(settings.read_max_rows, settings.read_timeout_s)
+    app.include_router(read_router(lambda: collector.pipeline.store(), collector.auth, limits))
+    app.add_exception_handler(Exception, _internal_error)
     return app

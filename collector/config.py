@@ -30,6 +30,8 @@ __all__ = [
     "MAX_SPAN_FUTURE_S_ENV",
     "QUEUE_MAX_BYTES_ENV",
     "QUEUE_MAX_ROWS_ENV",
+    "READ_MAX_ROWS_ENV",
+    "READ_TIMEOUT_S_ENV",
     "SHUTDOWN_TIMEOUT_S_ENV",
     "SPOOL_DIR_ENV",
     "SPOOL_MAX_BYTES_ENV",
@@ -51,6 +53,8 @@ DECODE_PROCESSES_ENV = "AGENTFLIGHT_DECODE_PROCESSES"
 SHUTDOWN_TIMEOUT_S_ENV = "AGENTFLIGHT_SHUTDOWN_TIMEOUT_S"
 MAX_SPAN_AGE_DAYS_ENV = "AGENTFLIGHT_MAX_SPAN_AGE_DAYS"
 MAX_SPAN_FUTURE_S_ENV = "AGENTFLIGHT_MAX_SPAN_FUTURE_S"
+READ_MAX_ROWS_ENV = "AGENTFLIGHT_READ_MAX_ROWS"
+READ_TIMEOUT_S_ENV = "AGENTFLIGHT_READ_TIMEOUT_S"
 DEFAULT_MAX_SPAN_AGE_DAYS = 365.0  # when no retention is set
 
 MIB = 1024 * 1024
@@ -145,6 +149,8 @@ class CollectorSettings:
     shutdown_timeout_s: float = 30.0  # how long SIGTERM waits for the queue to drain
     max_span_age_days: float = DEFAULT_MAX_SPAN_AGE_DAYS  # older spans are refused...
     max_span_future_s: float = 86_400.0  # ...and so are spans this far ahead of our clock
+    read_max_rows: int = 200_000_000  # one read API query reads at most this many rows...
+    read_timeout_s: float = 30.0  # ...for at most this long
     api_keys: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), repr=False)
 
     @classmethod
@@ -211,6 +217,8 @@ _NUMBERS: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]
     "shutdown_timeout_s": (SHUTDOWN_TIMEOUT_S_ENV, float, _non_negative, "a number of seconds"),
     "max_span_age_days": (MAX_SPAN_AGE_DAYS_ENV, float, _positive, "a positive number of days"),
     "max_span_future_s": (MAX_SPAN_FUTURE_S_ENV, float, _positive, "a positive number of seconds"),
+    "read_max_rows": (READ_MAX_ROWS_ENV, int, _positive, _ROWS),
+    "read_timeout_s": (READ_TIMEOUT_S_ENV, float, _positive, "a positive number of seconds"),
 }
 
 

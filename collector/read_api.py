@@ -7,21 +7,31 @@
 
 With API keys configured the caller's key decides the project. Without keys (a collector on
 loopback) every project is visible, and ``?project=`` narrows it down.
+
+Errors: a bad parameter is 400 naming it; a query over the read limits
+(``AGENTFLIGHT_READ_MAX_ROWS``, ``AGENTFLIGHT_READ_TIMEOUT_S``) is 400 (too many rows: narrow
+the window) or 503 (too slow); ClickHouse unreachable is 503; anything else is a bug, logged
+with a request id and answered 500 with that id.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from collector.auth import Authenticator, AuthError
-from collector.store import Store
+from collector.errors import StorageUnavailableError
+from collector.insert_errors import error_code
+from collector.store import READ_LIMITS, Store
 
 __all__ = ["read_router"]
 
@@ -32,24 +42,34 @@ _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _STATUSES = {"ok": "Ok", "error": "Error", "unset": "Unset"}
 
 
+_MAX_NS = 2**63 - 1  # ClickHouse's DateTime64(9) ends in 2262
+
+
 def _time_ns(value: str | None, name: str, default_ns: int) -> int:
-    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise) as nanoseconds."""
+    """Unix seconds or an ISO 8601 time (UTC unless it says otherwise) as nanoseconds.
+
+    Anything else, or a time before 1970 or after 2262 (``inf``, ``1e30``), is a 400.
+    """
     if value is None or not value.strip():
         return default_ns
     text = value.strip()
     try:
-        return int(float(text) * 1e9)
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(
-            400, f"{name}={value!r} is neither unix seconds nor an ISO 8601 time"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise HTTPException(
+                400, f"{name}={value!r} is neither unix seconds nor an ISO 8601 time"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1000
+    else:
+        ns = int(seconds * 1e9) if math.isfinite(seconds) and abs(seconds) < 1e12 else -1
+    if not 0 <= ns <= _MAX_NS:
+        raise HTTPException(400, f"{name}={value!r} is out of range: use a time in 1970-2262")
+    return ns
 
 
 def _iso(ns: int) -> str:
@@ -126,7 +146,12 @@ def span_tree(trace_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
+def read_router(
+    store: Callable[[], Store],
+    auth: Authenticator,
+    limits: dict[str, Any] = READ_LIMITS,
+) -> APIRouter:
+    """The read API's routes; every query carries ``limits`` (ClickHouse settings)."""
     router = APIRouter(prefix="/api")
 
     def scope(request: Request, project: str | None) -> str | None:
@@ -140,9 +165,27 @@ def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
     def run(query: Callable[[Store], Any]) -> Any:
         try:
             return query(store())
-        except Exception as exc:  # the database, not the request, failed
-            log.warning("read API query failed: %s", exc)
-            raise HTTPException(503, "ClickHouse is unreachable; try again later") from None
+        except (StorageUnavailableError, OperationalError) as exc:  # the database is away
+            log.warning("read API: ClickHouse unreachable: %s", exc)
+            raise HTTPException(
+                503, "ClickHouse is unreachable; try again later", headers={"Retry-After": "5"}
+            ) from None
+        except Exception as exc:
+            code = error_code(exc)
+            if code in (158, 307):  # TOO_MANY_ROWS, TOO_MANY_BYTES: READ_LIMITS
+                raise HTTPException(
+                    400, "the query would read too much: narrow the time window or filter"
+                ) from None
+            if code == 159:  # TIMEOUT_EXCEEDED
+                raise HTTPException(
+                    503, "the query took too long; narrow the time window or try again",
+                    headers={"Retry-After": "5"},
+                ) from None  # fmt: skip
+            request_id = uuid.uuid4().hex[:16]
+            log.exception("read API: internal error (request id %s)", request_id)
+            raise HTTPException(
+                500, f"internal error; request id {request_id} is in the collector's log"
+            ) from exc
 
     @router.get("/traces")
     def list_traces(
@@ -174,6 +217,7 @@ def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
                 model=model,
                 agent=agent,
                 limit=limit,
+                limits=limits,
             )
         )
         traces = [
@@ -201,7 +245,7 @@ def read_router(store: Callable[[], Store], auth: Authenticator) -> APIRouter:
         trace_id = trace_id.strip().lower()
         if not _TRACE_ID.match(trace_id):
             raise HTTPException(400, "a trace id is 32 hexadecimal digits")
-        rows = run(lambda s: s.trace_detail(trace_id, caller))
+        rows = run(lambda s: s.trace_detail(trace_id, caller, limits))
         if not rows:
             raise HTTPException(404, f"trace {trace_id} not found")
         return span_tree(trace_id, rows)

@@ -24,20 +24,41 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
     from clickhouse_connect.driver.query import QueryResult
 
-__all__ = ["Store"]
+__all__ = ["READ_LIMITS", "Store", "read_limits"]
 
 # Retried inserts carrying the same token are stored once, in the views as well.
 _DEDUP_SETTINGS = {"deduplicate_blocks_in_dependent_materialized_views": 1}
 
-# One trace's spans, found through the exporter's trace-id -> time lookup table.
+
+# Every read a user can trigger carries limits, so that one request cannot scan the whole
+# table or run for ever; exceeding them is an error naming the limit, not a partial answer.
+def read_limits(max_rows: int = 200_000_000, timeout_s: float = 30.0) -> dict[str, Any]:
+    """ClickHouse settings that bound one read: rows read and seconds spent."""
+    return {
+        "max_execution_time": timeout_s,
+        "timeout_overflow_mode": "throw",
+        "max_rows_to_read": max_rows,
+        "read_overflow_mode": "throw",
+    }
+
+
+READ_LIMITS: dict[str, Any] = read_limits()
+# A trace list summarises each selected trace from its spans up to this far either side of
+# the window (a trace that runs longer is summarised from that part).
+TRACE_MARGIN = "INTERVAL 1 DAY"
+
+# One trace's spans, found through the exporter's trace-id -> time lookup table, bounded on
+# both sides (End is whole seconds, hence the second added). An unknown id reads nothing.
 _ONE_TRACE = """
 FROM {db:Identifier}.otel_traces
 WHERE TraceId = {trace_id:String}
   AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
                     WHERE TraceId = {trace_id:String})
-  AND ({project:Nullable(String)} IS NULL
+  AND Timestamp < (SELECT max(End) FROM {db:Identifier}.otel_traces_trace_id_ts
+                   WHERE TraceId = {trace_id:String}) + INTERVAL 1 SECOND
+  AND ({project:String} = ''
        OR if(ResourceAttributes['agentflight.project'] = '', 'default',
-             ResourceAttributes['agentflight.project']) = {project:Nullable(String)})
+             ResourceAttributes['agentflight.project']) = {project:String})
 ORDER BY Timestamp, SpanId
 """
 
@@ -62,8 +83,14 @@ SELECT toUnixTimestamp64Nano(Timestamp) AS start_ns, SpanId, ParentSpanId, Trace
     + _ONE_TRACE
 )
 
-# One row per trace with a span in [since, until); filters match any span of the trace.
-_TRACE_LIST_SQL = """
+# One row per trace with a span in [since, until): the window selects traces, and each is
+# summarised from all of its spans (within TRACE_MARGIN of the window), so a trace crossing
+# the window's edge keeps its root, start, duration and totals. Filters match any span.
+_TRACE_LIST_SQL = (
+    """
+WITH
+    fromUnixTimestamp64Nano({since_ns:Int64}) AS since,
+    fromUnixTimestamp64Nano({until_ns:Int64}) AS until
 SELECT trace_id,
        toUnixTimestamp64Nano(min(timestamp)) AS start_ns,
        max(toUnixTimestamp64Nano(timestamp) + toInt64(duration_ms * 1e6)) AS end_ns,
@@ -78,9 +105,16 @@ SELECT trace_id,
        sum(output_tokens) AS total_output_tokens,
        any(project) AS trace_project
 FROM {db:Identifier}.genai_spans
-WHERE timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
-  AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})
+WHERE timestamp >= since - """
+    + TRACE_MARGIN
+    + """ AND timestamp < until + """
+    + TRACE_MARGIN
+    + """
   AND ({project:String} = '' OR project = {project:String})
+  AND trace_id IN (
+      SELECT DISTINCT trace_id FROM {db:Identifier}.genai_spans
+      WHERE timestamp >= since AND timestamp < until
+        AND ({project:String} = '' OR project = {project:String}))
 GROUP BY trace_id
 HAVING ({service:String} = '' OR has(services, {service:String}))
    AND ({model:String} = ''
@@ -90,6 +124,7 @@ HAVING ({service:String} = '' OR has(services, {service:String}))
 ORDER BY start_ns DESC
 LIMIT {limit:UInt32}
 """
+)
 
 
 class Store:
@@ -222,37 +257,72 @@ class Store:
         )
         return int(table.num_rows)
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        """Run a parameterised query (``{name:Type}`` placeholders, bound server-side)."""
-        return self._client.query(sql, parameters=self._params(parameters))
+    def query(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> QueryResult:
+        """Run a parameterised query (``{name:Type}`` placeholders, bound server-side).
 
-    def query_arrow(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pa.Table:
-        return self._client.query_arrow(sql, parameters=self._params(parameters))
+        ``settings`` are ClickHouse settings for this query, e.g. :data:`READ_LIMITS`.
+        """
+        return self._client.query(
+            sql, parameters=self._params(parameters), settings=dict(settings or {})
+        )
 
-    def query_polars(self, sql: str, parameters: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    def query_arrow(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> pa.Table:
+        return self._client.query_arrow(
+            sql, parameters=self._params(parameters), settings=dict(settings or {})
+        )
+
+    def query_polars(
+        self,
+        sql: str,
+        parameters: Mapping[str, Any] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> pl.DataFrame:
         import polars as pl
 
-        frame = pl.from_arrow(self.query_arrow(sql, parameters))
+        frame = pl.from_arrow(self.query_arrow(sql, parameters, settings))
         assert isinstance(frame, pl.DataFrame)
         return frame
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         return self._client.command(sql, parameters=self._params(parameters))
 
-    def trace_spans(self, trace_id: str, project: str | None = None) -> list[dict[str, Any]]:
+    def trace_spans(
+        self,
+        trace_id: str,
+        project: str | None = None,
+        limits: Mapping[str, Any] = READ_LIMITS,
+    ) -> list[dict[str, Any]]:
         """Every stored span of one trace, oldest first, as ``otel_traces`` column dicts.
 
-        With ``project``, only spans of that project are returned.
+        With ``project``, only spans of that project are returned (None or ``""``: every
+        project, as in every method here).
         """
-        result = self.query(_TRACE_SQL, {"trace_id": trace_id, "project": project})
+        params = {"trace_id": trace_id, "project": project or ""}
+        result = self.query(_TRACE_SQL, params, limits)
         return [dict(zip(OTEL_TRACES_COLUMNS, row, strict=True)) for row in result.result_rows]
 
-    def trace_detail(self, trace_id: str, project: str | None = None) -> list[dict[str, Any]]:
+    def trace_detail(
+        self,
+        trace_id: str,
+        project: str | None = None,
+        limits: Mapping[str, Any] = READ_LIMITS,
+    ) -> list[dict[str, Any]]:
         """The spans of one trace with nanosecond times (``start_ns``, ``event_ns``).
 
         Like :meth:`trace_spans`, scoped to ``project`` when one is given.
         """
-        result = self.query(_TRACE_DETAIL_SQL, {"trace_id": trace_id, "project": project or None})
+        params = {"trace_id": trace_id, "project": project or ""}
+        result = self.query(_TRACE_DETAIL_SQL, params, limits)
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
@@ -267,11 +337,14 @@ class Store:
         model: str | None = None,
         agent: str | None = None,
         limit: int = 50,
+        limits: Mapping[str, Any] = READ_LIMITS,
     ) -> list[dict[str, Any]]:
         """Traces with a span in ``[since_ns, until_ns)``, newest first, one summary each.
 
-        ``service``, ``model`` (request or response model) and ``agent`` match any span of
-        the trace; ``status`` (``Ok``/``Error``/``Unset``) is the trace's worst status.
+        Each summary describes the whole trace (its spans within a day of the window), not
+        only its spans inside the window. ``service``, ``model`` (request or response model)
+        and ``agent`` match any span of the trace; ``status`` (``Ok``/``Error``/``Unset``) is
+        the trace's worst status. ``project`` None or ``""`` means every project.
         """
         params = {
             "since_ns": since_ns,
@@ -283,7 +356,7 @@ class Store:
             "agent": agent or "",
             "limit": limit,
         }
-        result = self.query(_TRACE_LIST_SQL, params)
+        result = self.query(_TRACE_LIST_SQL, params, limits)
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 

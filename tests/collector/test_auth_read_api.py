@@ -31,7 +31,7 @@ def send(live: LiveCollector, req: Any, **headers: str) -> int:
 def agent_trace(service: str = "svc", model: str = "gpt-4o", error: bool = False) -> Any:
     """An agent span with an LLM child (with an event) and a tool child."""
     trace, root = os.urandom(16), os.urandom(8)
-    now = time.time_ns()
+    now = time.time_ns() - 10_000_000_000  # the trace ended before "now", however fast we are
     spans = [
         span("invoke_agent helper", trace_id=trace, span_id=root, start_ns=now,
              duration_ns=3_000_000_000,
@@ -211,3 +211,67 @@ def test_settings_precedence_argument_environment_default(
         CollectorSettings.resolve()
     with pytest.raises(TypeError, match="unknown collector settings: batch"):
         CollectorSettings.resolve(batch=1)
+
+
+def test_a_trace_crossing_the_window_edge_is_summarised_whole(
+    start_collector: Start, store: Store
+) -> None:
+    live = start_collector()
+    trace, root = os.urandom(16), os.urandom(8)
+    minute = 60 * 1_000_000_000
+    start = time.time_ns() - 120 * minute  # a 100-minute run that began two hours ago
+    chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}
+    spans = [
+        span("invoke_agent long", trace_id=trace, span_id=root, start_ns=start,
+             duration_ns=100 * minute, attrs={"gen_ai.operation.name": "invoke_agent"}),
+        span("chat early", trace_id=trace, parent=root, start_ns=start + minute,
+             attrs={**chat, "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10}),
+        span("chat late", trace_id=trace, parent=root, start_ns=start + 95 * minute,
+             attrs={**chat, "gen_ai.usage.input_tokens": 7, "gen_ai.usage.output_tokens": 3}),
+    ]  # fmt: skip
+    assert send(live, request(spans)) == 200
+    wait_until(lambda: all_stored(store, trace.hex(), 3), what="the trace")
+    with live.client() as http:  # the last hour holds only the late chat span
+        listed = http.get("/api/traces", params={"since": str(time.time() - 3600)}).json()
+    (summary,) = listed["traces"]
+    assert summary["trace_id"] == trace.hex() and summary["spans"] == 3
+    assert summary["root_span"] == "invoke_agent long"
+    assert summary["duration_ms"] == pytest.approx(100 * 60_000)
+    assert (summary["input_tokens"], summary["output_tokens"]) == (107, 13)
+    assert store.trace_spans(trace.hex(), project="") == store.trace_spans(trace.hex())
+    assert len(store.trace_spans(trace.hex(), project="")) == 3
+    assert len(store.trace_spans(trace.hex(), project="elsewhere")) == 0
+
+
+@pytest.mark.parametrize(
+    "value", ["inf", "-inf", "nan", "1e30", "-5", "9999-01-01T00:00:00", "1e400", "0x10"]
+)
+def test_out_of_range_times_are_400s(start_collector: Start, value: str) -> None:
+    live = start_collector()
+    with live.client() as http:
+        for name in ("since", "until"):
+            response = http.get("/api/traces", params={name: value})
+            assert response.status_code == 400, (name, value, response.text)
+            assert name in response.json()["detail"]
+
+
+def test_read_errors_say_what_failed(start_collector: Start, store: Store) -> None:
+    live = start_collector(read_max_rows=2)
+    req, trace = agent_trace()
+    assert send(live, req) == 200
+    wait_until(lambda: all_stored(store, trace, 3), what="the trace")
+    with live.client() as http:  # over the read limit: narrow the window
+        too_much = http.get("/api/traces")
+        assert too_much.status_code == 400 and "read too much" in too_much.json()["detail"]
+        assert http.get(f"/api/traces/{trace}").status_code == 400
+    unreachable = start_collector(url="http://agentflight:x@127.0.0.1:9")
+    with unreachable.client() as http:  # ClickHouse away: 503, try again
+        away = http.get("/api/traces")
+        assert away.status_code == 503 and away.headers["retry-after"]
+    store.command("DETACH TABLE {db:Identifier}.genai_spans")  # a broken deployment: a bug
+    try:
+        with start_collector().client() as http:
+            broken = http.get("/api/traces")
+            assert broken.status_code == 500 and "request id" in broken.json()["detail"]
+    finally:
+        store.command("ATTACH TABLE {db:Identifier}.genai_spans")

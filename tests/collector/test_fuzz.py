@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
 import zlib
 from collections.abc import Callable
 from typing import Any
 
 import httpx
+import numpy as np
+import pyarrow as pa
+from fastapi import HTTPException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector import Store
-from collector.otlp import Encoding, OTLPError, decode_request
+from collector.config import CollectorSettings
+from collector.inserter import split_by_partition
+from collector.mapping import TimeWindow
+from collector.otlp import Encoding, OTLPError, decode_payload, decode_request
+from collector.read_api import _time_ns
 from tests.collector.conftest import LiveCollector, count
 from tests.collector.otlp_builders import genai_request
 from tests.collector.strategies import json_documents, requests
@@ -69,12 +77,44 @@ def test_arbitrary_json(document: Any) -> None:
 )
 @given(requests())
 def test_whatever_decodes_clickhouse_accepts(store: Store, req: ExportTraceServiceRequest) -> None:
-    """No accepted span can poison an insert (which would be retried forever)."""
+    """No accepted span can poison an insert: within the window, in the collector's parts."""
     body = zlib.compress(req.SerializeToString())
-    spans = decode_request(body, Encoding.PROTOBUF, "deflate", "fuzz", LIMIT).spans
+    window = CollectorSettings.resolve(max_span_age_days=20_000).time_window(time.time_ns())
+    spans = decode_request(body, Encoding.PROTOBUF, "deflate", "fuzz", LIMIT, window).spans
     before = count(store)
-    store.insert_arrow(spans.table, dedup_token=uuid.uuid4().hex)  # identical blocks are deduped
+    for part in split_by_partition(spans.table, np.zeros(spans.rows, dtype=np.int64)):
+        store.insert_arrow(part.table, dedup_token=uuid.uuid4().hex)  # same blocks dedupe
     assert count(store) == before + spans.rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(requests(), st.floats(0.001, 40_000), st.floats(0.001, 1e9))
+def test_the_time_window_holds_and_the_spool_keeps_only_what_was_accepted(
+    req: ExportTraceServiceRequest, age_days: float, future_s: float
+) -> None:
+    now = 1_780_000_000 * 10**9
+    window = TimeWindow.around(now, age_days, future_s)
+    decoded = decode_request(req.SerializeToString(), Encoding.PROTOBUF, "identity", None, LIMIT,
+                             window)  # fmt: skip
+    spans = decoded.spans
+    total = sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+    assert spans.rows + spans.rejected == total
+    starts = spans.table.column("Timestamp").cast(pa.int64()).to_pylist()
+    assert all(window.earliest_ns <= start <= window.latest_ns for start in starts)
+    # What the spool keeps maps, without a window, to exactly the accepted rows.
+    kept = decode_payload(decoded.spool_payload(req.SerializeToString()), None)
+    assert kept.rows == spans.rows and kept.table.equals(spans.table)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=40) | st.floats().map(str) | st.integers().map(str))
+def test_read_api_times_are_a_time_or_a_400(value: str) -> None:
+    try:
+        ns = _time_ns(value, "since", 0)
+    except HTTPException as exc:
+        assert exc.status_code == 400 and "since" in str(exc.detail)
+        return
+    assert 0 <= ns < 2**63
 
 
 def test_the_server_answers_every_fuzzed_request(
