@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench soak clean
 
 install: $(STAMP)
 
@@ -28,6 +28,9 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+soak: install
+	AGENTFLIGHT_SOAK=1 $(PY) -m pytest tests/reliability -q --timeout 3600
 
 bench: install
 	set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) "$$script"; done

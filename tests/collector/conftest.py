@@ -118,9 +118,9 @@ class CollectorProcess:
     pump: threading.Thread
 
     @classmethod
-    def start(cls, spool_dir: Path, env: dict[str, str]) -> CollectorProcess:
+    def start(cls, spool_dir: Path, env: dict[str, str], port: int = 0) -> CollectorProcess:
         process = subprocess.Popen(
-            [sys.executable, "-m", "agentflight", "serve", "--port", "0", "--spool-dir",
+            [sys.executable, "-m", "agentflight", "serve", "--port", str(port), "--spool-dir",
              str(spool_dir)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
