@@ -114,7 +114,7 @@ async def export_traces(request: Request) -> Response:
         encoding = request_encoding(request.headers.get("content-type"))
         coding = content_coding(request.headers.get("content-encoding"))
         collector.pipeline.check_accepting()
-        async with collector.decoder.semaphore:
+        async with collector.decoder.slot():
             body = await _read_body(request, collector.settings.max_body_bytes)
             decoded = await collector.decoder.decode(body, encoding, coding, project)
             durable = collector.pipeline.submit(decoded, body, project)

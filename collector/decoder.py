@@ -3,18 +3,21 @@
 Decoding and mapping spans is CPU work in Python. In threads (``decode_processes = 0``, the
 default) it shares one core with everything else in the collector; with worker processes it
 runs on several cores and only the Arrow table comes back. Either way at most ``slots``
-requests are being read and decoded at once, which bounds the memory they use.
+requests are being read and decoded at once, which bounds the memory they use, and at most
+``WAITING_PER_SLOT`` times as many wait for a slot: past that, a request is answered 503 with
+``Retry-After`` at once (the collector is CPU-bound), rather than waiting for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -24,6 +27,9 @@ from collector.otlp import DecodedRequest, Encoding, OTLPError, decode_request
 __all__ = ["Decoder"]
 
 log = logging.getLogger("agentflight.collector.decoder")
+
+WAITING_PER_SLOT = 4
+BUSY_RETRY_S = 1
 
 
 def _worker_init() -> None:
@@ -46,6 +52,7 @@ class Decoder:
         self._lock = threading.Lock()
         self.restarts = 0  # how many times broken workers were replaced
         self._semaphore: asyncio.Semaphore | None = None
+        self.waiting = 0  # requests waiting for a slot (only touched in the server's loop)
 
     def _new_executor(self) -> Executor:
         if self.processes > 0:
@@ -67,6 +74,22 @@ class Decoder:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.slots)
         return self._semaphore
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A decoding slot; 503 + ``Retry-After`` when too many requests already wait."""
+        semaphore = self.semaphore
+        if semaphore.locked() and self.waiting >= WAITING_PER_SLOT * self.slots:
+            raise OTLPError(503, "the collector is busy decoding; retry later", BUSY_RETRY_S)
+        self.waiting += 1
+        try:
+            await semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            yield
+        finally:
+            semaphore.release()
 
     async def decode(
         self, body: bytes, encoding: Encoding, coding: str, project: str | None
