@@ -48,14 +48,17 @@ READ_LIMITS: dict[str, Any] = read_limits()
 TRACE_MARGIN = "INTERVAL 1 DAY"
 
 # One trace's spans, found through the exporter's trace-id -> time lookup table, bounded on
-# both sides (End is whole seconds, hence the second added). An unknown id reads nothing.
+# both sides; an unknown id reads nothing. Start and End are whole seconds, so the upper bound
+# compares whole seconds too (the table's key has toDateTime(Timestamp)). Comparing the
+# DateTime64 column itself with a DateTime subquery result gives wrong answers in ClickHouse
+# 26.9: the regression test is test_collector_http's official-exporter test.
 _ONE_TRACE = """
 FROM {db:Identifier}.otel_traces
 WHERE TraceId = {trace_id:String}
   AND Timestamp >= (SELECT min(Start) FROM {db:Identifier}.otel_traces_trace_id_ts
                     WHERE TraceId = {trace_id:String})
-  AND Timestamp < (SELECT max(End) FROM {db:Identifier}.otel_traces_trace_id_ts
-                   WHERE TraceId = {trace_id:String}) + INTERVAL 1 SECOND
+  AND toDateTime(Timestamp) <= (SELECT max(End) FROM {db:Identifier}.otel_traces_trace_id_ts
+                                WHERE TraceId = {trace_id:String})
   AND ({project:String} = ''
        OR if(ResourceAttributes['agentflight.project'] = '', 'default',
              ResourceAttributes['agentflight.project']) = {project:String})
