@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.collector.conftest import start_collector
 from tests.reliability.harness import ROWS, SOAK, table
+
+__all__ = ["start_collector"]  # the collector tests' fixture, for these scenarios too
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
