@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["Filters", "Window", "scope", "scope_params", "window"]
+__all__ = ["Filters", "Window", "rollup_scope", "scope", "scope_params", "window"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +97,14 @@ def scope(
     filters: Filters | None,
     *,
     all_sources: bool = False,
-    model: bool = True,
+    model: str = "span",
     lookback_s: int = 0,
 ) -> str:
     """The WHERE condition (without ``WHERE``) selecting the window's spans.
 
-    ``all_sources`` keeps every load-test run (unless one is asked for); ``model=False``
-    ignores the model filter (figures over agent runs apply it through their calls);
+    ``all_sources`` keeps every load-test run (unless one is asked for). ``model`` says how
+    the model filter applies: ``"span"`` to the spans themselves (LLM calls), ``"trace"``
+    to traces with a call of that model (agent runs), ``"none"`` not at all.
     ``lookback_s`` widens the window backwards (for calls still in flight at its start).
     The SQL text depends only on which filters are set; values are bound by
     :func:`scope_params`.
@@ -122,12 +123,14 @@ def scope(
         parts.append("project = {project:String}")
     if f.value("service"):
         parts.append("service_name = {service:String}")
-    if model and f.value("model"):
+    if model == "span" and f.value("model"):
         parts.append("(request_model = {model:String} OR response_model = {model:String})")
     if f.value("loadtest_run") or not all_sources:
         parts.append("loadtest_run_id = {loadtest_run:String}")
     parts.append("replay_run_id = {replay_run:String}")
     traces = [sql for name, sql in _TRACE_LEVEL.items() if f.value(name)]
+    if model == "trace" and f.value("model"):
+        traces.append("(request_model = {model:String} OR response_model = {model:String})")
     if traces:
         # One trace matches all of agent, route and skill when each is set.
         parts.append(
@@ -148,3 +151,27 @@ def scope_params(win: Window, filters: Filters | None) -> dict[str, Any]:
     params: dict[str, Any] = {"since_ns": win.since_ns, "until_ns": win.until_ns}
     params.update({fl.name: f.value(fl.name) for fl in fields(Filters)})
     return params
+
+
+def rollup_scope(filters: Filters | None, *, all_sources: bool = False) -> str | None:
+    """The WHERE condition on ``genai_minutes``; None when a filter needs raw spans.
+
+    The rollup has whole minutes: it covers the minutes that overlap the window.
+    """
+    f = filters or Filters()
+    if any(f.value(name) for name in _TRACE_LEVEL):
+        return None
+    parts = [
+        "minute >= toStartOfMinute(fromUnixTimestamp64Nano({since_ns:Int64}))",
+        "minute < fromUnixTimestamp64Nano({until_ns:Int64})",
+    ]
+    if f.value("project"):
+        parts.append("project = {project:String}")
+    if f.value("service"):
+        parts.append("service_name = {service:String}")
+    if f.value("model"):
+        parts.append("model = {model:String}")
+    if f.value("loadtest_run") or not all_sources:
+        parts.append("loadtest_run_id = {loadtest_run:String}")
+    parts.append("replay_run_id = {replay_run:String}")
+    return " AND ".join(parts)
