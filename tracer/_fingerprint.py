@@ -66,7 +66,7 @@ def add_fingerprint(
         parameters: dict[str, Any] = {
             k: v for k, v in attributes.items() if k.startswith(_REQUEST_PREFIX)
         }
-        shaping = {k: kwargs[k] for k in REQUEST_SHAPING if k in kwargs}
+        shaping: dict[str, Any] = {k: kwargs[k] for k in REQUEST_SHAPING if k in kwargs}
         fingerprint = request_fingerprint(parameters, shaping, system, messages)
         attributes[semconv.LLM_REQUEST_FINGERPRINT] = fingerprint
     except Exception as exc:

@@ -123,7 +123,7 @@ def llm_attrs(
         attrs[semconv.LLM_STREAMED] = True
         attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttft_ms / 1000.0
     if gaps_ms is not None and len(gaps_ms):
-        gaps_ns = sorted(int(round(g * 1e6)) for g in gaps_ms)
+        gaps_ns = sorted(round(g * 1e6) for g in gaps_ms)
         attrs[semconv.LLM_TBT_COUNT] = len(gaps_ns)
         attrs[semconv.LLM_TBT_MEAN_MS] = float(np.mean(gaps_ms))
         attrs[semconv.LLM_TBT_HISTOGRAM] = tbt_histogram(gaps_ns)

@@ -159,7 +159,7 @@ def test_over_time_raw_is_exact_and_rollup_within_its_sketch_error(
 
 
 def test_over_time_picks_the_rollup_for_long_windows(store: Store, dataset: dict) -> None:
-    since, until = window(dataset)
+    _since, until = window(dataset)
     long = latency_over_time(store, until - timedelta(days=2), until)
     assert long["source"].unique().to_list() == ["rollup"]
     assert long["calls"].sum() == 2200
