@@ -2,14 +2,21 @@
 
 from analytics._filters import Filters
 from analytics._latency import duration_by, latency_over_time, latency_summary
+from analytics._load import load_fits, load_points
 from analytics._prices import ModelPrice, PriceTable, load_prices
+from analytics._slo import SLO, Objective, parse_slo
 
 __all__ = [
+    "SLO",
     "Filters",
     "ModelPrice",
+    "Objective",
     "PriceTable",
     "duration_by",
     "latency_over_time",
     "latency_summary",
+    "load_fits",
+    "load_points",
     "load_prices",
+    "parse_slo",
 ]

@@ -99,13 +99,15 @@ def scope(
     all_sources: bool = False,
     model: str = "span",
     lookback_s: int = 0,
+    all_replays: bool = False,
 ) -> str:
     """The WHERE condition (without ``WHERE``) selecting the window's spans.
 
     ``all_sources`` keeps every load-test run (unless one is asked for). ``model`` says how
     the model filter applies: ``"span"`` to the spans themselves (LLM calls), ``"trace"``
     to traces with a call of that model (agent runs), ``"none"`` not at all.
-    ``lookback_s`` widens the window backwards (for calls still in flight at its start).
+    ``lookback_s`` widens the window backwards (for calls still in flight at its start);
+    ``all_replays`` keeps replayed spans (unless a replay run is asked for).
     The SQL text depends only on which filters are set; values are bound by
     :func:`scope_params`.
     """
@@ -127,7 +129,8 @@ def scope(
         parts.append("(request_model = {model:String} OR response_model = {model:String})")
     if f.value("loadtest_run") or not all_sources:
         parts.append("loadtest_run_id = {loadtest_run:String}")
-    parts.append("replay_run_id = {replay_run:String}")
+    if f.value("replay_run") or not all_replays:
+        parts.append("replay_run_id = {replay_run:String}")
     traces = [sql for name, sql in _TRACE_LEVEL.items() if f.value(name)]
     if model == "trace" and f.value("model"):
         traces.append("(request_model = {model:String} OR response_model = {model:String})")
