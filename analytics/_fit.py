@@ -1,6 +1,6 @@
 """Latency against load: a robust line, its 95 % slope interval, and where it crosses an SLO.
 
-The fit is Theil–Sen (``scipy.stats.theilslopes``): the slope is the median of the slopes
+The fit is Theil-Sen (``scipy.stats.theilslopes``): the slope is the median of the slopes
 of all pairs of points with different loads, the intercept ``median(y) - slope *
 median(x)``, and the 95 % interval on the slope is Sen's, from the distribution of Kendall's
 tau (with the correction for tied loads). It shrugs off up to 29 % outliers, which latency
@@ -74,7 +74,7 @@ class LineFit:
 
 
 def fit_line(x: np.ndarray, y: np.ndarray) -> LineFit | None:
-    """Theil–Sen fit of ``y`` on ``x``; None with too few points or a single ``x``."""
+    """Theil-Sen fit of ``y`` on ``x``; None with too few points or a single ``x``."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)

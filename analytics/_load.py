@@ -150,7 +150,7 @@ def load_fits(
     *,
     max_points: int = 1000,
 ) -> pl.DataFrame:
-    """Per model and source (production, each load-test run): Theil–Sen fits of TTFT and of
+    """Per model and source (production, each load-test run): Theil-Sen fits of TTFT and of
     the per-call mean TBT against load, with what a plot needs (``curve_*``: the line and
     its 95 % band over the loads seen).
 
@@ -206,7 +206,7 @@ def _row(
     crossing: float | None = None
     text: str | None = None
     for objective in slo.latency(metric.removesuffix("_ms")) if slo else ():
-        at = fit.crossing(objective.threshold, objective.percentile / 100.0)
+        at = fit.crossing(objective.threshold, (objective.percentile or 50.0) / 100.0)
         if at is not None and (crossing is None or at < crossing):
             crossing, text = at, objective.text
         elif text is None:
