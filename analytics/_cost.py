@@ -135,7 +135,7 @@ def cost_per_run(
                 "unpriced_models": unpriced,
             }
         )
-    schema = {
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "agent": pl.String,
         "runs": pl.UInt64,
         "successful_runs": pl.UInt64,

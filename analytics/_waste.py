@@ -203,7 +203,7 @@ ORDER BY model
 def reasoning_latency(
     store: Store, since: datetime, until: datetime, filters: Filters | None = None
 ) -> pl.DataFrame:
-    """What hidden reasoning costs in time: per call, reasoning tokens × the call's mean TBT
+    """What hidden reasoning costs in time: per call, reasoning tokens x the call's mean TBT
     (the time the model spent decoding tokens nobody sees), over streamed calls with
     reasoning tokens. Per model and for all (``model = "*"``): ``calls``, ``total_ms``,
     ``p50_ms``, ``p95_ms``, ``p99_ms``."""
