@@ -27,6 +27,7 @@ __all__ = [
     "LOOKBACK_S",
     "POINT_COLUMNS",
     "calls_with_concurrency",
+    "fit_lines",
     "load_fits",
     "load_points",
 ]
@@ -159,6 +160,27 @@ def load_fits(
     ``ttft_pNN``/``tbt_pNN`` objective reaches its threshold (the earliest, with several).
     Columns: :data:`FIT_COLUMNS`.
     """
+    rows = [
+        _row(model, run, metric, load_measure, fit, slo)
+        for (model, run, metric), fit in fit_lines(
+            store, since, until, filters, load_measure, max_points=max_points
+        ).items()
+    ]
+    if not rows:
+        return pl.DataFrame(schema=_FIT_SCHEMA)
+    return pl.DataFrame(rows, schema=_FIT_SCHEMA).sort(["source", "loadtest_run_id", "model"])
+
+
+def fit_lines(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    filters: Filters | None = None,
+    load_measure: LoadMeasure = "concurrency",
+    *,
+    max_points: int = 1000,
+) -> dict[tuple[str, str, str], LineFit]:
+    """The fitted lines by ``(model, loadtest_run_id, metric)`` (run ``""``: production)."""
     if load_measure not in ("concurrency", "inflight"):
         raise ValueError(f"load_measure must be concurrency or inflight, got {load_measure!r}")
     win = window(since, until)
@@ -166,15 +188,13 @@ def load_fits(
         calls=calls_with_concurrency(filters, all_sources=True), measure=load_measure
     )
     sample = frame(store, sql, scope_params(win, filters) | {"per_group": max_points})
-    rows: list[dict[str, object]] = []
+    lines: dict[tuple[str, str, str], LineFit] = {}
     for (model, run), group in sample.group_by(["model", "loadtest_run_id"], maintain_order=True):
         for metric in METRICS:
             fit = fit_line(group["load"].to_numpy(), group[metric].to_numpy().astype(np.float64))
             if fit is not None:
-                rows.append(_row(str(model), str(run), metric, load_measure, fit, slo))
-    if not rows:
-        return pl.DataFrame(schema=_FIT_SCHEMA)
-    return pl.DataFrame(rows, schema=_FIT_SCHEMA).sort(["source", "loadtest_run_id", "model"])
+                lines[(str(model), str(run), metric)] = fit
+    return lines
 
 
 _FIT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
