@@ -3,13 +3,15 @@ multiplier that breaks the p99 run, and where the slowest runs spend their time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from analytics._filters import Filters, scope, scope_params, window
+from analytics._fit import LineFit
 from analytics._load import calls_with_concurrency, fit_lines
 from analytics._measures import END_NS, IS_ERROR, START_NS, frame
 from analytics._project import Law, project_calls, run_critical_path
@@ -143,8 +145,11 @@ def _key(m: float) -> str:
     return f"{m:g}"
 
 
-def _laws(lines: dict, models: list[str]) -> tuple[list[Law], list[Law]]:  # type: ignore[type-arg]
-    ttft, tbt = [], []
+def _laws(
+    lines: dict[tuple[str, str, str], LineFit], models: list[str]
+) -> tuple[list[Law], list[Law]]:
+    ttft: list[Law] = []
+    tbt: list[Law] = []
     for model in models:
         for metric, out in (("ttft_ms", ttft), ("tbt_ms", tbt)):
             prod = lines.get((model, "", metric))
@@ -157,10 +162,10 @@ def _laws(lines: dict, models: list[str]) -> tuple[list[Law], list[Law]]:  # typ
 
 
 def _agent_row(
-    agent: dict,  # type: ignore[type-arg]
+    agent: dict[str, Any],
     runs: pl.DataFrame,
     parts: pl.DataFrame,
-    lines: dict,  # type: ignore[type-arg]
+    lines: dict[tuple[str, str, str], LineFit],
     mults: list[float],
 ) -> dict[str, object]:
     runs = runs.sort("run_id")
@@ -205,7 +210,7 @@ def _agent_row(
     }
 
 
-def _llm_path(llm: pl.DataFrame, run_index: dict) -> np.ndarray:  # type: ignore[type-arg]
+def _llm_path(llm: pl.DataFrame, run_index: dict[str, int]) -> np.ndarray:
     """For each LLM call: whether it is on its run's critical path (over LLM calls)."""
     on = np.zeros(llm.height, dtype=bool)
     if llm.is_empty():
@@ -217,7 +222,7 @@ def _llm_path(llm: pl.DataFrame, run_index: dict) -> np.ndarray:  # type: ignore
     return on
 
 
-def _breaking(breaks) -> float | None:  # type: ignore[no-untyped-def]
+def _breaking(breaks: Callable[[float], bool]) -> float | None:
     """The smallest multiplier in [1, 10] at which ``breaks`` holds (bisection, to 0.01)."""
     if breaks(1.0):
         return 1.0
@@ -254,7 +259,7 @@ def _budget(runs: pl.DataFrame, parts: pl.DataFrame) -> dict[str, float] | None:
     return {key: round(value / n, 3) for key, value in totals.items()}
 
 
-def _split(row: dict, split: dict[str, float]) -> None:  # type: ignore[type-arg]
+def _split(row: dict[str, Any], split: dict[str, float]) -> None:
     duration = float(row["duration_ms"])
     if row["kind"] == "skill":
         split["skills_ms"] += duration
