@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,8 @@ def report_command(
         table = analytics.load_prices(prices)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    # The error is reported in one line below; the driver's own log would add a second.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     filters = analytics.Filters(
         project, service, model, agent, route, skill, loadtest_run, replay_run
     )
