@@ -81,7 +81,9 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> LineFit | None:
     x, y = x[keep], y[keep]
     if x.size < MIN_POINTS or np.unique(x).size < 2:
         return None
-    result = stats.theilslopes(y, x, alpha=0.95)
+    # Sen's interval has no variance when almost every load is tied; it is then the slope.
+    with np.errstate(invalid="ignore"):
+        result = stats.theilslopes(y, x, alpha=0.95)
     slope = float(result.slope)
     intercept = float(result.intercept)
     residuals = y - (intercept + slope * x)

@@ -17,7 +17,7 @@ import numpy as np
 
 from tracer import semconv
 
-__all__ = ["RELATIVE_ERROR", "bucket_value", "pooled_percentiles"]
+__all__ = ["RELATIVE_ERROR", "bucket_value", "pooled_percentiles", "pooled_sql"]
 
 _MIN = semconv.TBT_HISTOGRAM_MIN_MS
 _PER = semconv.TBT_HISTOGRAM_PER_DOUBLING
@@ -54,3 +54,18 @@ def pooled_percentiles(
         v_high = values[np.searchsorted(cum, high, side="right")]
         out.append(float(v_low + (v_high - v_low) * (position - low)))
     return out
+
+
+def _value_sql(index: str) -> str:
+    return f"if({index} = 0, {_MIN / 2!r}, {_MIN!r} * exp2(({index} - 0.5) / {_PER}))"
+
+
+def pooled_sql(keys: str, counts: str, q: float) -> str:
+    """The same percentile as :func:`pooled_percentiles`, as a ClickHouse expression over a
+    merged histogram's sorted ``keys`` and ``counts`` arrays (NULL when it is empty)."""
+    cum = f"arrayCumSum({counts})"
+    n = f"arraySum({counts})"
+    pos = f"(({n} - 1) * {q!r})"
+    low = _value_sql(f"{keys}[arrayFirstIndex(x -> x > floor({pos}), {cum})]")
+    high = _value_sql(f"{keys}[arrayFirstIndex(x -> x > ceil({pos}), {cum})]")
+    return f"if({n} = 0, NULL, {low} + ({high} - {low}) * ({pos} - floor({pos})))"

@@ -14,7 +14,7 @@ from typing import Literal
 import polars as pl
 
 from analytics._filters import Filters, rollup_scope, scope, scope_params, window
-from analytics._histogram import pooled_percentiles
+from analytics._histogram import pooled_percentiles, pooled_sql
 from analytics._measures import IS_ERROR, IS_LLM, LATENCY_QUANTILES, MODEL, PERCENTILES, frame
 from collector import Store
 
@@ -142,7 +142,8 @@ SELECT toDateTime64(toStartOfInterval(toDateTime(timestamp, 'UTC'),
     {quantiles}(ttft_ms) AS ttft,
     sumMap(tbt_histogram) AS tbt_map,
     mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts
+    mapValues(tbt_map) AS tbt_counts,
+    {tbt_sql}
 FROM {{db:Identifier}}.genai_spans
 WHERE {scope} AND {is_llm}
 GROUP BY bucket, model
@@ -160,12 +161,18 @@ SELECT toDateTime64(toStartOfInterval(toDateTime(minute, 'UTC'),
     sum(streamed) AS streamed,
     sumMap(tbt_histogram) AS tbt_map,
     mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts
+    mapValues(tbt_map) AS tbt_counts,
+    {tbt_sql}
 FROM {{db:Identifier}}.genai_minutes
 WHERE {scope} AND model != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')
 GROUP BY bucket, model
 ORDER BY bucket, model
 """
+
+_TBT_SQL = ",\n    ".join(
+    f"{pooled_sql('tbt_keys', 'tbt_counts', q)} AS tbt_{s}"
+    for q, s in zip(PERCENTILES, ("p50", "p95", "p99"), strict=True)
+)
 
 _DURATION_BY = {
     "agent": ("agent_name", "''", "operation = 'invoke_agent' AND agent_name != ''"),
@@ -250,7 +257,7 @@ def latency_over_time(
     if use_rollup:
         if rolled is None:
             raise ValueError("the rollup has no agent, route or skill dimension; use raw")
-        sql = _OVER_TIME_ROLLUP.format(scope=rolled)
+        sql = _OVER_TIME_ROLLUP.format(scope=rolled, tbt_sql=_TBT_SQL)
     else:
         sql = _OVER_TIME_RAW.format(
             scope=scope(filters),
@@ -258,13 +265,15 @@ def latency_over_time(
             is_error=IS_ERROR,
             is_llm=IS_LLM,
             quantiles=LATENCY_QUANTILES,
+            tbt_sql=_TBT_SQL,
         )
     df = frame(store, sql, params)
     if "streamed" not in df.columns:
         df = df.with_columns(streamed=pl.lit(None, pl.UInt64))
     df = _with_ttft_nulls(df)
-    shaped = _percentiles(df, "ttft", "ttft")
-    shaped = _tbt(shaped)
+    shaped = _percentiles(df, "ttft", "ttft").with_columns(
+        tbt_gaps=pl.col("tbt_counts").list.sum().fill_null(0).cast(pl.UInt64)
+    )
     return shaped.select(*OVER_TIME_COLUMNS).with_columns(
         source=pl.lit("rollup" if use_rollup else "raw")
     )

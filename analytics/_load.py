@@ -10,6 +10,7 @@ each other (partition by ``loadtest_run_id``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "POINT_COLUMNS",
     "calls_with_concurrency",
     "fit_lines",
+    "fits_frame",
     "load_fits",
     "load_points",
 ]
@@ -68,55 +70,89 @@ FIT_COLUMNS = (
     "curve_hi",
 )
 
-# Every LLM call of the window with its concurrency; ``{scope}`` then picks the calls wanted.
+# Every LLM call of the window with its concurrency. Only the columns asked for, and a flag
+# for the calls the filters select, go through the sweep: it sorts every event of the window.
 _CONCURRENCY = f"""
-SELECT * FROM (
+SELECT {{columns}}, toUInt32(concurrency) AS concurrency FROM (
     SELECT *, sum(ev.2) OVER (PARTITION BY model, loadtest_run_id
                               ORDER BY ev.1, ev.2
                               RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS concurrency
     FROM (
-        SELECT span_id, trace_id, timestamp, duration_ms, project, service_name, operation,
-               request_model, response_model, {MODEL} AS model, agent_name, route_name,
-               skill_name, loadtest_run_id, replay_run_id, status_code, ttft_ms, tbt_mean_ms,
-               inflight, output_tokens, reasoning_tokens,
+        SELECT {{expressions}}, {MODEL} AS model, loadtest_run_id, ({{scope}}) AS keep,
                arrayJoin([({START_NS}, toInt8(1)), ({END_NS}, toInt8(-1))]) AS ev
         FROM {{{{db:Identifier}}}}.genai_spans
         WHERE {{events}} AND {IS_LLM}
     )
 )
-WHERE ev.2 = 1 AND {{scope}}
+WHERE ev.2 = 1 AND keep
 """
+# Columns callers may ask for, by name: genai_spans columns, or these expressions.
+_EXPRESSIONS = {
+    "trace_key": "cityHash64(trace_id)",
+    "sample_key": "cityHash64(span_id)",
+    "start_ns": START_NS,
+    "end_ns": END_NS,
+}
 
 
-def calls_with_concurrency(filters: Filters | None, *, all_sources: bool = False) -> str:
-    """SQL of the window's LLM calls (genai_spans columns) with their ``concurrency``."""
+def calls_with_concurrency(
+    filters: Filters | None, columns: Sequence[str], *, all_sources: bool = False
+) -> str:
+    """SQL of the window's LLM calls with ``columns`` (``genai_spans`` columns, ``model``,
+    ``loadtest_run_id``, ``trace_key``, ``sample_key``, ``start_ns``, ``end_ns``) and their
+    ``concurrency``."""
     f = filters or Filters()
     events = scope(
-        Filters(loadtest_run=f.loadtest_run, replay_run=None),
+        Filters(loadtest_run=f.loadtest_run),
         all_sources=True,
         model="none",
         lookback_s=LOOKBACK_S,
         all_replays=True,
     )
-    return _CONCURRENCY.format(events=events, scope=scope(filters, all_sources=all_sources))
+    carried = [c for c in columns if c not in ("model", "loadtest_run_id")]
+    expressions = ", ".join(f"{_EXPRESSIONS.get(c, c)} AS {c}" for c in carried) or "1 AS one"
+    return _CONCURRENCY.format(
+        columns=", ".join(columns),
+        expressions=expressions,
+        events=events,
+        scope=scope(filters, all_sources=all_sources),
+    )
 
 
 _POINTS = """
 SELECT timestamp, model, if(loadtest_run_id = '', 'production', 'loadtest') AS source,
-       loadtest_run_id, toUInt32(concurrency) AS concurrency, inflight, ttft_ms,
-       tbt_mean_ms AS tbt_ms
+       loadtest_run_id, concurrency, inflight, ttft_ms, tbt_mean_ms AS tbt_ms
 FROM ({calls})
 WHERE ttft_ms IS NOT NULL OR tbt_mean_ms IS NOT NULL
-ORDER BY cityHash64(span_id)
+ORDER BY sample_key
 LIMIT {{limit:UInt32}}
 """
+_POINT_FIELDS = (
+    "timestamp",
+    "model",
+    "loadtest_run_id",
+    "inflight",
+    "ttft_ms",
+    "tbt_mean_ms",
+    "sample_key",
+)
+_FIT_FIELDS = ("model", "loadtest_run_id", "inflight", "ttft_ms", "tbt_mean_ms", "sample_key")
 
+# Calls per model and source, to sample each group down to about max_points by hash.
+_GROUP_SIZES = f"""
+SELECT concat({MODEL}, '|', loadtest_run_id) AS grp, count() AS n
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND {IS_LLM}
+GROUP BY grp
+"""
 _FIT_SAMPLE = """
 SELECT model, loadtest_run_id, toFloat64({measure}) AS load, ttft_ms,
        tbt_mean_ms AS tbt_ms
 FROM ({calls})
 WHERE ({measure}) IS NOT NULL AND (ttft_ms IS NOT NULL OR tbt_mean_ms IS NOT NULL)
-ORDER BY cityHash64(span_id)
+  AND sample_key <= transform(concat(model, '|', loadtest_run_id), {{groups:Array(String)}},
+                              {{cuts:Array(UInt64)}}, toUInt64(0))
+ORDER BY sample_key
 LIMIT {{per_group:UInt32}} BY model, loadtest_run_id
 """
 
@@ -137,7 +173,7 @@ def load_points(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     win = window(since, until)
-    sql = _POINTS.format(calls=calls_with_concurrency(filters, all_sources=True))
+    sql = _POINTS.format(calls=calls_with_concurrency(filters, _POINT_FIELDS, all_sources=True))
     return frame(store, sql, scope_params(win, filters) | {"limit": limit}).select(POINT_COLUMNS)
 
 
@@ -160,11 +196,17 @@ def load_fits(
     ``ttft_pNN``/``tbt_pNN`` objective reaches its threshold (the earliest, with several).
     Columns: :data:`FIT_COLUMNS`.
     """
+    lines = fit_lines(store, since, until, filters, load_measure, max_points=max_points)
+    return fits_frame(lines, slo, load_measure)
+
+
+def fits_frame(
+    lines: dict[tuple[str, str, str], LineFit], slo: SLO | None, load_measure: str
+) -> pl.DataFrame:
+    """:func:`load_fits`'s frame for lines already fitted by :func:`fit_lines`."""
     rows = [
         _row(model, run, metric, load_measure, fit, slo)
-        for (model, run, metric), fit in fit_lines(
-            store, since, until, filters, load_measure, max_points=max_points
-        ).items()
+        for (model, run, metric), fit in lines.items()
     ]
     if not rows:
         return pl.DataFrame(schema=_FIT_SCHEMA)
@@ -185,9 +227,13 @@ def fit_lines(
         raise ValueError(f"load_measure must be concurrency or inflight, got {load_measure!r}")
     win = window(since, until)
     sql = _FIT_SAMPLE.format(
-        calls=calls_with_concurrency(filters, all_sources=True), measure=load_measure
+        calls=calls_with_concurrency(filters, _FIT_FIELDS, all_sources=True),
+        measure=load_measure,
     )
-    sample = frame(store, sql, scope_params(win, filters) | {"per_group": max_points})
+    params = scope_params(win, filters) | {"per_group": max_points}
+    sizes = frame(store, _GROUP_SIZES.format(scope=scope(filters, all_sources=True)), params)
+    params |= {"groups": sizes["grp"].to_list(), "cuts": [_cut(n, max_points) for n in sizes["n"]]}
+    sample = frame(store, sql, params)
     lines: dict[tuple[str, str, str], LineFit] = {}
     for (model, run), group in sample.group_by(["model", "loadtest_run_id"], maintain_order=True):
         for metric in METRICS:
@@ -195,6 +241,12 @@ def fit_lines(
             if fit is not None:
                 lines[(str(model), str(run), metric)] = fit
     return lines
+
+
+def _cut(size: int, wanted: int) -> int:
+    """A hash bound keeping about twice ``wanted`` of ``size`` uniformly hashed rows."""
+    share = min(1.0, 2.0 * wanted / size) if size else 1.0
+    return min(2**64 - 1, int(share * 2**64))
 
 
 _FIT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {

@@ -18,10 +18,10 @@ import numpy as np
 
 from analytics._fit import LineFit
 
-__all__ = ["Law", "project_calls", "run_critical_path"]
+__all__ = ["Law", "critical_paths", "project_calls", "run_critical_path"]
 
 MAX_ITERATIONS = 500
-TOLERANCE = 1e-9
+TOLERANCE = 1e-7
 CAPACITY = 1e6
 """A projected concurrency beyond this is treated as divergence."""
 
@@ -65,31 +65,34 @@ def project_calls(
     c = np.asarray(concurrency, dtype=np.float64)
     w = np.asarray(duration, dtype=np.float64)
     k = np.asarray(tokens, dtype=np.float64)
-    base = np.zeros_like(c)
-    for i, (law_ttft, law_tbt) in enumerate(zip(ttft, tbt, strict=True)):
-        sel = model_index == i
-        base[sel] = law_ttft(c[sel]) + law_tbt(c[sel]) * k[sel]
+    groups = [np.flatnonzero(model_index == i) for i in range(len(ttft))]
 
-    def delta(cp: np.ndarray) -> np.ndarray:
-        out = np.zeros_like(cp)
-        for i, (law_ttft, law_tbt) in enumerate(zip(ttft, tbt, strict=True)):
-            sel = model_index == i
-            out[sel] = law_ttft(cp[sel]) + law_tbt(cp[sel]) * k[sel] - base[sel]
+    def latency(cp: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        out = np.zeros(idx.size)
+        for law_ttft, law_tbt, members in zip(ttft, tbt, groups, strict=True):
+            sel = np.isin(idx, members, assume_unique=True) if idx.size != c.size else None
+            where = members if sel is None else np.flatnonzero(sel)
+            calls = members if sel is None else idx[where]
+            out[where] = law_ttft(cp[where]) + law_tbt(cp[where]) * k[calls]
         return out
 
-    timed = w > 0
+    everything = np.arange(c.size)
+    base = latency(c, everything)
+    added = np.zeros(c.size)
+    converged = w <= 0  # untimed calls grow with nothing
     cp = m * c
-    converged = np.zeros(c.shape, dtype=bool)
-    converged[~timed] = True
+    active = np.flatnonzero(~converged)
     for _ in range(MAX_ITERATIONS):
-        grown = np.maximum(w + delta(cp), 0.0)
-        nxt = np.where(timed, m * c * grown / np.where(timed, w, 1.0), m * c)
-        done = np.abs(nxt - cp) <= TOLERANCE * np.maximum(1.0, np.abs(nxt))
-        converged |= done & (nxt < CAPACITY)
-        cp = np.where(converged, cp, np.minimum(nxt, CAPACITY * 10))
-        if converged.all():
+        if active.size == 0:
             break
-    added = delta(cp)
+        grow = latency(cp[active], active) - base[active]
+        nxt = m * c[active] * np.maximum(w[active] + grow, 0.0) / w[active]
+        done = np.abs(nxt - cp[active]) <= TOLERANCE * np.maximum(1.0, nxt)
+        ok = done & (nxt < CAPACITY)
+        added[active[ok]] = grow[ok]
+        converged[active[ok]] = True
+        cp[active] = np.minimum(nxt, CAPACITY * 10)
+        active = active[~ok & (nxt < CAPACITY * 10)]
     return np.where(converged, added, np.inf), converged
 
 
@@ -107,4 +110,19 @@ def run_critical_path(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         if ends[i] <= boundary:
             on[i] = True
             boundary = starts[i]
+    return on
+
+
+def critical_paths(runs: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """:func:`run_critical_path` for the spans of many runs at once (``runs``: run ids)."""
+    order = np.lexsort((-np.asarray(ends, dtype=np.float64), np.asarray(runs)))
+    on = np.zeros(len(order), dtype=bool)
+    run_of, start_of, end_of = runs[order].tolist(), starts[order].tolist(), ends[order].tolist()
+    current, boundary = None, np.inf
+    for k, (run, start, end) in enumerate(zip(run_of, start_of, end_of, strict=True)):
+        if run != current:
+            current, boundary = run, np.inf
+        if end <= boundary:
+            on[order[k]] = True
+            boundary = start
     return on

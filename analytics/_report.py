@@ -16,7 +16,7 @@ import polars as pl
 from analytics._cost import cost, cost_per_run
 from analytics._filters import Filters, scope, scope_params, window
 from analytics._latency import latency_summary
-from analytics._load import load_fits
+from analytics._load import fit_lines, fits_frame
 from analytics._prices import PriceTable, load_prices
 from analytics._slo import SLO
 from analytics._timeout import timeout_risk
@@ -52,6 +52,13 @@ def build_report(
     runs = cost_per_run(store, since, until, filters, table)
     reasoning = reasoning_latency(store, since, until, filters).filter(pl.col("model") == "*")
     unpriced = table.unknown(by_model["model"].to_list())
+    lines = fit_lines(store, since, until, filters)
+    f = filters or Filters()
+    inner = Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
+    # Timeout projections use the fits of every call of the project: the same lines when
+    # the filters are only these.
+    laws = lines if inner.describe() == f.describe() else None
+    risk = timeout_risk(store, since, until, filters, lines=laws)
     priced = by_model["cost_usd"]
     total: dict[str, Any] = {
         "calls": int(by_model["calls"].sum() or 0),
@@ -69,14 +76,11 @@ def build_report(
             for r in latency_summary(store, since, until, filters).iter_rows(named=True)
         ],
         "load": [
-            _load_item(r)
-            for r in load_fits(store, since, until, filters, slo).iter_rows(named=True)
+            _load_item(r) for r in fits_frame(lines, slo, "concurrency").iter_rows(named=True)
         ],
         "waste": _clean(waste(store, since, until, filters, prices=table).to_dicts()),
         "reasoning_latency_ms_p95": _num(reasoning["p95_ms"][0]) if reasoning.height else None,
-        "timeout_risk": [
-            _risk_item(r) for r in timeout_risk(store, since, until, filters).iter_rows(named=True)
-        ],
+        "timeout_risk": [_risk_item(r) for r in risk.iter_rows(named=True)],
         "cost": _clean(by_model.to_dicts()),
         "cost_total": total,
         "cost_per_successful_run": _clean(runs.to_dicts()),

@@ -14,14 +14,14 @@ from analytics._filters import Filters, scope, scope_params, window
 from analytics._fit import LineFit
 from analytics._load import calls_with_concurrency, fit_lines
 from analytics._measures import END_NS, IS_ERROR, START_NS, frame
-from analytics._project import Law, project_calls, run_critical_path
+from analytics._project import Law, critical_paths, project_calls, run_critical_path
 from collector import Store
 
 __all__ = ["BUDGET_PARTS", "MAX_MULTIPLIER", "RISK_COLUMNS", "timeout_risk"]
 
 MAX_MULTIPLIER = 10.0
-MAX_RUNS = 20_000
-"""Runs re-timed per agent: a deterministic sample when an agent has more."""
+MAX_RUNS = 5_000
+"""Runs re-timed per agent: a deterministic hash sample of about this many when it has more."""
 BUDGET_PARTS = ("ttft_ms", "visible_output_ms", "reasoning_ms", "skills_ms", "other_ms")
 RISK_COLUMNS = (
     "agent",
@@ -35,6 +35,17 @@ RISK_COLUMNS = (
     "sampled_runs",
 )
 
+_CALL_FIELDS = (
+    "trace_key",
+    "model",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "ttft_ms",
+    "tbt_mean_ms",
+    "output_tokens",
+    "reasoning_tokens",
+)
 _AGENTS = f"""
 SELECT agent_name AS agent, count() AS runs,
        countIf(duration_ms > timeout_ms) AS timed_out,
@@ -46,12 +57,12 @@ GROUP BY agent_name
 ORDER BY agent_name
 """
 _RUNS = f"""
-SELECT span_id AS run_id, trace_id, agent_name AS agent, {START_NS} AS start_ns,
-       {END_NS} AS end_ns, duration_ms, toFloat64(timeout_ms) AS timeout_ms
+SELECT span_id AS run_id, cityHash64(trace_id) AS trace_key, agent_name AS agent,
+       {START_NS} AS start_ns, {END_NS} AS end_ns, duration_ms, toFloat64(timeout_ms) AS timeout_ms
 FROM {{{{db:Identifier}}}}.genai_spans
 WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != '' AND timeout_ms IS NOT NULL
-ORDER BY cityHash64(trace_id, span_id)
-LIMIT {{{{max_runs:UInt32}}}} BY agent_name
+  AND cityHash64(trace_id, span_id) <= transform(agent_name, {{{{agents:Array(String)}}}},
+                                                  {{{{cuts:Array(UInt64)}}}}, toUInt64(0))
 """
 # The LLM calls and skill calls inside the sampled runs (by trace and start time).
 _PARTS = """
@@ -60,18 +71,19 @@ SELECT r.run_id AS run_id, c.kind AS kind, c.model AS model, c.start_ns AS start
        c.ttft_ms AS ttft_ms, c.tbt_mean_ms AS tbt_ms, c.output_tokens AS output_tokens,
        c.reasoning_tokens AS reasoning_tokens
 FROM (
-    SELECT 'llm' AS kind, trace_id, model, {start} AS start_ns, {end} AS end_ns, duration_ms,
+    SELECT 'llm' AS kind, trace_key, model, start_ns, end_ns, duration_ms,
            toFloat64(concurrency) AS concurrency, ttft_ms, tbt_mean_ms, output_tokens,
            reasoning_tokens
     FROM ({calls})
     UNION ALL
-    SELECT 'skill' AS kind, trace_id, '' AS model, {start} AS start_ns, {end} AS end_ns,
-           duration_ms, NULL AS concurrency, NULL AS ttft_ms, NULL AS tbt_mean_ms,
+    SELECT 'skill' AS kind, cityHash64(trace_id) AS trace_key, '' AS model,
+           {start} AS start_ns, {end} AS end_ns, duration_ms, NULL AS concurrency,
+           NULL AS ttft_ms, NULL AS tbt_mean_ms,
            toUInt64(0) AS output_tokens, toUInt64(0) AS reasoning_tokens
     FROM {{db:Identifier}}.genai_spans
     WHERE {skill_scope} AND operation = 'execute_tool'
 ) AS c
-INNER JOIN ({runs}) AS r ON c.trace_id = r.trace_id
+INNER JOIN ({runs}) AS r ON c.trace_key = r.trace_key
 WHERE c.start_ns >= r.start_ns AND c.start_ns < r.end_ns
 """
 
@@ -82,32 +94,39 @@ def timeout_risk(
     until: datetime,
     filters: Filters | None = None,
     multipliers: Sequence[float] = (1.5, 2, 3),
+    *,
+    lines: dict[tuple[str, str, str], LineFit] | None = None,
 ) -> pl.DataFrame:
     """One row per agent whose runs have a deadline (``timeout_ms``).
 
     ``observed_rate``: runs longer than their deadline over runs. ``projected``: a struct
     of the rate at each multiplier (field names ``"1.5"``, ``"2"``, ``"3"``), re-timing a
-    deterministic sample of up to 20,000 runs per agent (``sampled_runs``).
+    deterministic hash sample of about 5,000 runs per agent (``sampled_runs``).
     ``breaking_multiplier``: the smallest multiplier (to 0.01, up to 10) at which the
     projected p99 run exceeds the deadline. ``slow_run_budget``: the mean split of the
     slowest 1 % of runs (at least one) into TTFT, visible output, reasoning, skills and
-    the rest. Columns: :data:`RISK_COLUMNS`.
+    the rest. ``lines``: the fitted laws, when the caller has them (see ``fit_lines``).
+    Columns: :data:`RISK_COLUMNS`.
     """
     mults = [float(m) for m in multipliers]
     if not mults or any(not np.isfinite(m) or m < 1 for m in mults):
         raise ValueError(f"multipliers must be numbers >= 1, got {list(multipliers)!r}")
     win = window(since, until)
-    params = scope_params(win, filters) | {"max_runs": MAX_RUNS}
+    params = scope_params(win, filters)
     run_scope = scope(filters, model="trace")
     agents = frame(store, _AGENTS.format(scope=run_scope), params)
     schema = _schema(mults)
     if agents.is_empty():
         return pl.DataFrame(schema=schema)
+    params |= {
+        "agents": agents["agent"].to_list(),
+        "cuts": [min(2**64 - 1, int(min(1.0, MAX_RUNS / n) * 2**64)) for n in agents["runs"]],
+    }
     f = filters or Filters()
     inner = Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
     runs_sql = _RUNS.format(scope=run_scope)
     parts_sql = _PARTS.format(
-        calls=calls_with_concurrency(inner),
+        calls=calls_with_concurrency(inner, _CALL_FIELDS),
         skill_scope=scope(inner),
         runs=runs_sql,
         start=START_NS,
@@ -115,7 +134,8 @@ def timeout_risk(
     )
     runs = frame(store, runs_sql, params)
     parts = frame(store, parts_sql, params)
-    lines = fit_lines(store, since, until, inner)
+    if lines is None:
+        lines = fit_lines(store, since, until, inner)
     rows = []
     for agent in agents.iter_rows(named=True):
         mine = runs.filter(pl.col("agent") == agent["agent"])
@@ -175,7 +195,7 @@ def _agent_row(
     llm = parts.filter(pl.col("kind") == "llm")
     models = sorted(set(llm["model"].to_list()))
     ttft_laws, tbt_laws = _laws(lines, models)
-    on_path = _llm_path(llm, run_index)
+    on_path = _llm_path(llm)
     call_run = np.array([run_index[r] for r in llm["run_id"].to_list()], dtype=np.int64)
     model_index = np.array([models.index(m) for m in llm["model"].to_list()], dtype=np.int64)
     concurrency = llm["concurrency"].fill_null(1.0).to_numpy().astype(np.float64)
@@ -210,16 +230,11 @@ def _agent_row(
     }
 
 
-def _llm_path(llm: pl.DataFrame, run_index: dict[str, int]) -> np.ndarray:
+def _llm_path(llm: pl.DataFrame) -> np.ndarray:
     """For each LLM call: whether it is on its run's critical path (over LLM calls)."""
-    on = np.zeros(llm.height, dtype=bool)
-    if llm.is_empty():
-        return on
-    indexed = llm.with_row_index("i")
-    for _, group in indexed.group_by("run_id"):
-        sel = run_critical_path(group["start_ns"].to_numpy(), group["end_ns"].to_numpy())
-        on[group["i"].to_numpy()[sel]] = True
-    return on
+    return critical_paths(
+        llm["run_id"].to_numpy(), llm["start_ns"].to_numpy(), llm["end_ns"].to_numpy()
+    )
 
 
 def _breaking(breaks: Callable[[float], bool]) -> float | None:

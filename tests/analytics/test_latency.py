@@ -146,6 +146,17 @@ def test_over_time_raw_is_exact_and_rollup_within_its_sketch_error(
     assert raw["calls"].sum() == 2200
     # The TBT histograms are the same in both; TTFT is a DDSketch (1 %) in the rollup.
     assert raw["tbt_p99"].to_list() == pytest.approx(rolled["tbt_p99"].to_list(), rel=1e-12)
+    # Pooled TBT in SQL (over time) equals the numpy reading (summary) of the same gaps.
+    one = latency_over_time(store, since, until, bucket=timedelta(days=1), source="raw")
+    summary = latency_summary(store, since, until)
+    compared = 0
+    for row in one.iter_rows(named=True):
+        same = summary.filter((pl.col("model") == row["model"]) & (pl.col("agent") == ""))
+        if same["calls"][0] == row["calls"]:  # the day bucket holds the whole window
+            compared += 1
+            for q in ("p50", "p95", "p99"):
+                assert row[f"tbt_{q}"] == pytest.approx(same[f"tbt_{q}"][0], rel=1e-9)
+    assert compared == 2 or since.date() != until.date()  # unless the window spans midnight
     # The sketch answers within 1 % of the order statistic at rank floor(q * (n - 1)).
     truth = dataset["truth"]
     for row in rolled.iter_rows(named=True):
