@@ -10,7 +10,8 @@ Timed (median of 3 runs, after one warm-up):
 - p50/p95/p99 TTFT and pooled TBT per model per minute over the 24 h, from the raw table
   (``latency_over_time(source="raw")``) and from the rollup (``source="rollup"``);
 - the full report (``build_report``), as ``agentflight report --json`` computes it;
-- baseline, in the same run: a plain ``count()`` of the LLM calls of the window.
+- baseline, in the same run: a plain ``count()`` of the LLM calls of the window;
+- then each part of the report alone, once.
 
     .venv/bin/python benchmarks/bench_analytics.py [--rows 10000000]
 """
@@ -27,7 +28,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from analytics import build_report, latency_over_time, parse_slo
+from analytics import (
+    build_report,
+    cost,
+    cost_per_run,
+    latency_over_time,
+    latency_summary,
+    load_fits,
+    parse_slo,
+    timeout_risk,
+    waste,
+)
 from collector import Store, embedded
 
 _GENERATE = """
@@ -142,6 +153,19 @@ def run(url: str, rows: int) -> None:
         f"{len(report['latency'])} latency rows, {len(report['load'])} fits, "
         f"{len(report['timeout_risk'])} agents at risk"
     )
+    parts = {
+        "latency_summary": lambda: latency_summary(store, since, until),
+        "load_fits": lambda: load_fits(store, since, until, slo=slo),
+        "waste": lambda: waste(store, since, until),
+        "timeout_risk": lambda: timeout_risk(store, since, until),
+        "cost + cost_per_run": lambda: (
+            cost(store, since, until),
+            cost_per_run(store, since, until),
+        ),
+    }
+    for name, part in parts.items():
+        seconds, _ = timed(part, repeat=1)
+        print(f"  of which {name}: {seconds:.2f} s")
     store.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC")
     store.close()
 
