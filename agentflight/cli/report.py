@@ -62,10 +62,17 @@ def report_command(
     # The error is reported in one line below; the driver's own log would add a second.
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     filters = analytics.Filters(
-        project, service, model, agent, route, skill, loadtest_run, replay_run
+        project=project,
+        service=service,
+        model=model,
+        agent=agent,
+        route=route,
+        skill=skill,
+        loadtest_run=loadtest_run,
+        replay_run=replay_run,
     )
     try:
-        store = Store.connect(timeout_s=60)
+        store = Store.connect(timeout_s=600)
     except AgentflightStorageError as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     try:
