@@ -107,7 +107,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agentflight-bench-ch-") as data_dir:
         info, _ = embedded.start(Path(data_dir), port=0)
         try:
-            run(info.url, rows)
+            run(info.dsn, rows)
         finally:
             embedded.stop(Path(data_dir))
 
