@@ -20,6 +20,7 @@ from opentelemetry.util.types import AttributeValue
 from . import semconv
 from ._binding import MISSING, ParamReader, signature
 from ._content import set_with_content
+from ._fingerprint import add_fingerprint
 from ._inflight import INFLIGHT
 from ._messages import (
     field,
@@ -149,6 +150,7 @@ class LLMSpec(Spec):
                     attributes[key] = converted
         if self.extra is not None:
             attributes.update(self.extra(args, kwargs))
+        add_fingerprint(attributes, reader, args, kwargs, _MESSAGE_PARAMS, _SYSTEM_PARAMS)
         return name, attributes, model or ""
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

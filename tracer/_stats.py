@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
+from ._histogram import tbt_histogram
 from ._messages import Message, fields, output_message
 from ._response import usage_attributes
 
@@ -47,6 +48,7 @@ def timing_attributes(start_ns: int, times: list[int], chunks: int) -> dict[str,
         attributes[semconv.LLM_TBT_P50_MS] = percentile(gaps, 0.50) / 1e6
         attributes[semconv.LLM_TBT_P95_MS] = percentile(gaps, 0.95) / 1e6
         attributes[semconv.LLM_TBT_MAX_MS] = gaps[-1] / 1e6
+        attributes[semconv.LLM_TBT_HISTOGRAM] = tbt_histogram(gaps)
     return attributes
 
 

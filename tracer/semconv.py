@@ -105,6 +105,19 @@ WASTE_CAUSES: Final = frozenset(
     }
 )
 
+# Analytics: pooled TBT and duplicate requests (docs/analytics.md).
+# A sparse log-bucket histogram of the call's TBT gaps, "index:count,index:count,...". Bucket
+# 0 holds gaps below TBT_HISTOGRAM_MIN_MS; bucket i >= 1 holds
+# [MIN * 2**((i-1)/PER_DOUBLING), MIN * 2**(i/PER_DOUBLING)) ms; the last bucket also holds
+# everything above. Read back at the geometric middle of a bucket, a gap is off by at most
+# 2**(1/(2*PER_DOUBLING)) - 1 = 1.09 %.
+LLM_TBT_HISTOGRAM: Final = "agentflight.llm.tbt.histogram"
+TBT_HISTOGRAM_MIN_MS: Final = 0.01
+TBT_HISTOGRAM_PER_DOUBLING: Final = 32
+TBT_HISTOGRAM_BUCKETS: Final = 833  # the last starts at 0.01 ms * 2**(831/32), about 650 s
+# Hash of model, request parameters and messages (recorded with content capture off too).
+LLM_REQUEST_FINGERPRINT: Final = "agentflight.llm.request.fingerprint"
+
 # Content capture bookkeeping: JSON list of attribute keys whose value was cut to the cap.
 CONTENT_TRUNCATED: Final = "agentflight.content.truncated"
 

@@ -27,6 +27,7 @@ def build_app() -> typer.Typer:
 
     from agentflight.cli import db
     from agentflight.cli import loadtest as loadtest_cli
+    from agentflight.cli import report as report_cli
     from agentflight.cli import serve as serve_cli
     from agentflight.cli import simulate as simulate_cli
     from agentflight.cli import spool as spool_cli
@@ -45,6 +46,7 @@ def build_app() -> typer.Typer:
     serve_cli.register(app)
     simulate_cli.register(app)
     loadtest_cli.register(app)
+    report_cli.register(app)
     return app
 
 

@@ -12,6 +12,7 @@ import pytest
 
 import tracer
 from tracer import semconv
+from tracer._fingerprint import request_fingerprint
 from tracer.testing import CapturedSpans, summary
 from tracer.testing import attributes as attrs
 
@@ -104,6 +105,15 @@ def test_an_agent_run_is_one_trace_of_whole_spans(spans: CapturedSpans) -> None:
                 semconv.CODE_NAMESPACE: MODULE,
                 semconv.CODE_FUNCTION: "complete",
                 semconv.GEN_AI_REQUEST_TEMPERATURE: 0.1,
+                semconv.LLM_REQUEST_FINGERPRINT: request_fingerprint(
+                    {
+                        semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                        semconv.GEN_AI_REQUEST_TEMPERATURE: 0.1,
+                    },
+                    {},
+                    None,
+                    [{"role": "user", "content": "who knows rust?"}],
+                ),
                 semconv.LLM_INFLIGHT: 1,
                 semconv.GEN_AI_INPUT_MESSAGES: (
                     '[{"role":"user","parts":[{"type":"text","content":"who knows rust?"}]}]'
@@ -271,6 +281,16 @@ def test_llm_model_from_a_call_argument(spans: CapturedSpans) -> None:
         semconv.GEN_AI_REQUEST_MODEL: "acme-large",
         semconv.GEN_AI_REQUEST_MAX_TOKENS: 64,
         semconv.GEN_AI_REQUEST_STOP_SEQUENCES: ("\n",),
+        semconv.LLM_REQUEST_FINGERPRINT: request_fingerprint(
+            {
+                semconv.GEN_AI_REQUEST_MODEL: "acme-large",
+                semconv.GEN_AI_REQUEST_MAX_TOKENS: 64,
+                semconv.GEN_AI_REQUEST_STOP_SEQUENCES: ["\n"],
+            },
+            {},
+            None,
+            "hello",
+        ),
         semconv.LLM_INFLIGHT: 1,
         semconv.GEN_AI_INPUT_MESSAGES: (
             '[{"role":"user","parts":[{"type":"text","content":"hello"}]}]'

@@ -16,6 +16,7 @@ from opentelemetry.trace import StatusCode
 
 import tracer
 from tracer import semconv
+from tracer._fingerprint import request_fingerprint
 from tracer._openai import openai_instrumented
 from tracer.testing import CapturedSpans, summary
 from tracer.testing import attributes as attrs
@@ -66,6 +67,9 @@ def test_a_recorded_chat_completion(
             semconv.GEN_AI_REQUEST_MODEL: "gpt-3.5-turbo",
             semconv.SERVER_ADDRESS: "api.openai.com",
             semconv.SERVER_PORT: 443,
+            semconv.LLM_REQUEST_FINGERPRINT: request_fingerprint(
+                {semconv.GEN_AI_REQUEST_MODEL: "gpt-3.5-turbo"}, {}, None, JOKE
+            ),
             semconv.LLM_INFLIGHT: 1,
             semconv.GEN_AI_INPUT_MESSAGES: json.dumps(
                 [

@@ -1,0 +1,39 @@
+"""Named measures over ``genai_spans``: each figure's SQL expression, written once.
+
+Every query of this package builds on these names, in the manner of a semantic layer, so
+that "an LLM call" or "the model" means the same thing in every figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from collector import Store
+
+__all__ = ["END_NS", "IS_ERROR", "IS_LLM", "MODEL", "NON_LLM", "PERCENTILES", "START_NS", "frame"]
+
+PERCENTILES = (0.5, 0.95, 0.99)
+"""The percentiles every latency figure reports: p50, p95, p99."""
+
+MODEL = "if(request_model != '', request_model, response_model)"
+"""A call's model: the model asked for, else the one that answered."""
+
+NON_LLM = ("invoke_agent", "execute_tool", "route")
+
+IS_LLM = f"({MODEL} != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route'))"
+"""An LLM call: a span with a model that is not an agent run, a skill or a routing decision."""
+
+IS_ERROR = "(status_code = 'Error')"
+
+START_NS = "toUnixTimestamp64Nano(timestamp)"
+END_NS = "(toUnixTimestamp64Nano(timestamp) + toInt64(duration_ms * 1e6))"
+
+LATENCY_QUANTILES = "quantilesExactInclusive(0.5, 0.95, 0.99)"
+"""Exact percentiles with linear interpolation between order statistics (numpy's default)."""
+
+
+def frame(store: Store, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+    """Run a query; the result as a polars DataFrame (empty frames keep their columns)."""
+    return store.query_polars(sql, params)

@@ -1,0 +1,128 @@
+"""Re-timing recorded runs at a load multiplier (docs/analytics.md, "Timeout risk").
+
+Each LLM call's latency moves along the fitted lines of its model: its TTFT and mean TBT
+become ``fit(c') + (observed - fit(c))``, so a call grows by
+``(g_ttft(c') - g_ttft(c)) + (g_tbt(c') - g_tbt(c)) * output_tokens``. ``g`` is the
+production fit over the concurrency production has seen and, beyond it, a load-test run's
+fit of the same model when that run measured higher concurrency (continuous at the edge).
+``c'`` follows Little's law at ``m`` times the traffic, ``c' = m * c * W'/W`` (``W`` the
+call's recorded duration, ``W'`` its projected one), solved by fixed-point iteration; a call
+whose iteration does not converge is past capacity and its run counts as timed out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics._fit import LineFit
+
+__all__ = ["Law", "critical_paths", "project_calls", "run_critical_path"]
+
+MAX_ITERATIONS = 500
+TOLERANCE = 1e-7
+CAPACITY = 1e6
+"""A projected concurrency beyond this is treated as divergence."""
+
+
+@dataclass(frozen=True, slots=True)
+class Law:
+    """Latency against concurrency for one model and metric: production, then a load test."""
+
+    production: LineFit | None
+    loadtest: LineFit | None = None
+
+    def __call__(self, c: np.ndarray) -> np.ndarray:
+        c = np.asarray(c, dtype=np.float64)
+        prod, test = self.production, self.loadtest
+        if prod is None and test is None:
+            return np.zeros_like(c)
+        if prod is None:
+            assert test is not None
+            return test.predict(c)
+        base = prod.predict(c)
+        if test is None or test.x_hi <= prod.x_hi:
+            return base
+        edge = prod.x_hi
+        beyond = prod.predict(edge) + test.predict(c) - test.predict(edge)
+        return np.where(c > edge, beyond, base)
+
+
+def project_calls(
+    m: float,
+    concurrency: np.ndarray,
+    duration: np.ndarray,
+    tokens: np.ndarray,
+    ttft: list[Law],
+    tbt: list[Law],
+    model_index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each call's added latency (ms) at ``m`` times the traffic, and whether it converged.
+
+    ``model_index`` points each call at its laws in ``ttft``/``tbt``.
+    """
+    c = np.asarray(concurrency, dtype=np.float64)
+    w = np.asarray(duration, dtype=np.float64)
+    k = np.asarray(tokens, dtype=np.float64)
+    groups = [np.flatnonzero(model_index == i) for i in range(len(ttft))]
+
+    def latency(cp: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        out = np.zeros(idx.size)
+        for law_ttft, law_tbt, members in zip(ttft, tbt, groups, strict=True):
+            sel = np.isin(idx, members, assume_unique=True) if idx.size != c.size else None
+            where = members if sel is None else np.flatnonzero(sel)
+            calls = members if sel is None else idx[where]
+            out[where] = law_ttft(cp[where]) + law_tbt(cp[where]) * k[calls]
+        return out
+
+    everything = np.arange(c.size)
+    base = latency(c, everything)
+    added = np.zeros(c.size)
+    converged = w <= 0  # untimed calls grow with nothing
+    cp = m * c
+    active = np.flatnonzero(~converged)
+    for _ in range(MAX_ITERATIONS):
+        if active.size == 0:
+            break
+        grow = latency(cp[active], active) - base[active]
+        nxt = m * c[active] * np.maximum(w[active] + grow, 0.0) / w[active]
+        done = np.abs(nxt - cp[active]) <= TOLERANCE * np.maximum(1.0, nxt)
+        ok = done & (nxt < CAPACITY)
+        added[active[ok]] = grow[ok]
+        converged[active[ok]] = True
+        cp[active] = np.minimum(nxt, CAPACITY * 10)
+        active = active[~ok & (nxt < CAPACITY * 10)]
+    return np.where(converged, added, np.inf), converged
+
+
+def run_critical_path(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Which of a run's spans lie on its critical path, walking back from the end.
+
+    The span that ends last is on it; then, among the spans that end before that one
+    starts, the one that ends last; and so on. Spans nested in or overlapping a chosen one
+    are off the path. For a run whose calls follow one another it is every call.
+    """
+    order = np.argsort(-np.asarray(ends, dtype=np.float64), kind="stable")
+    on = np.zeros(len(order), dtype=bool)
+    boundary = np.inf
+    for i in order:
+        if ends[i] <= boundary:
+            on[i] = True
+            boundary = starts[i]
+    return on
+
+
+def critical_paths(runs: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """:func:`run_critical_path` for the spans of many runs at once (``runs``: run ids)."""
+    order = np.lexsort((-np.asarray(ends, dtype=np.float64), np.asarray(runs)))
+    on = np.zeros(len(order), dtype=bool)
+    run_of, start_of, end_of = runs[order].tolist(), starts[order].tolist(), ends[order].tolist()
+    current, boundary = None, np.inf
+    for k, (run, start, end) in enumerate(zip(run_of, start_of, end_of, strict=True)):
+        if run != current:
+            current, boundary = run, np.inf
+        if end <= boundary:
+            on[order[k]] = True
+            boundary = start
+    return on

@@ -1,0 +1,293 @@
+"""Timeout risk per agent with a deadline: observed, projected at load multipliers, the
+multiplier that breaks the p99 run, and where the slowest runs spend their time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics._filters import Filters, scope, scope_params, window
+from analytics._fit import LineFit
+from analytics._load import calls_with_concurrency, fit_lines
+from analytics._measures import END_NS, IS_ERROR, START_NS, frame
+from analytics._project import Law, critical_paths, project_calls, run_critical_path
+from collector import Store
+
+__all__ = ["BUDGET_PARTS", "MAX_MULTIPLIER", "RISK_COLUMNS", "timeout_risk"]
+
+MAX_MULTIPLIER = 10.0
+MAX_RUNS = 5_000
+"""Runs re-timed per agent: a deterministic hash sample of about this many when it has more."""
+BUDGET_PARTS = ("ttft_ms", "visible_output_ms", "reasoning_ms", "skills_ms", "other_ms")
+RISK_COLUMNS = (
+    "agent",
+    "timeout_ms",
+    "runs",
+    "timed_out",
+    "observed_rate",
+    "projected",
+    "breaking_multiplier",
+    "slow_run_budget",
+    "sampled_runs",
+)
+
+_CALL_FIELDS = (
+    "trace_key",
+    "model",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "ttft_ms",
+    "tbt_mean_ms",
+    "output_tokens",
+    "reasoning_tokens",
+)
+_AGENTS = f"""
+SELECT agent_name AS agent, count() AS runs,
+       countIf(duration_ms > timeout_ms) AS timed_out,
+       quantileExact(0.5)(timeout_ms) AS deadline_ms,
+       countIf({IS_ERROR}) AS errors
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != '' AND timeout_ms IS NOT NULL
+GROUP BY agent_name
+ORDER BY agent_name
+"""
+_RUNS = f"""
+SELECT span_id AS run_id, cityHash64(trace_id) AS trace_key, agent_name AS agent,
+       {START_NS} AS start_ns, {END_NS} AS end_ns, duration_ms, toFloat64(timeout_ms) AS timeout_ms
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != '' AND timeout_ms IS NOT NULL
+  AND cityHash64(trace_id, span_id) <= transform(agent_name, {{{{agents:Array(String)}}}},
+                                                  {{{{cuts:Array(UInt64)}}}}, toUInt64(0))
+"""
+# The LLM calls and skill calls inside the sampled runs (by trace and start time).
+_PARTS = """
+SELECT r.run_id AS run_id, c.kind AS kind, c.model AS model, c.start_ns AS start_ns,
+       c.end_ns AS end_ns, c.duration_ms AS duration_ms, c.concurrency AS concurrency,
+       c.ttft_ms AS ttft_ms, c.tbt_mean_ms AS tbt_ms, c.output_tokens AS output_tokens,
+       c.reasoning_tokens AS reasoning_tokens
+FROM (
+    SELECT 'llm' AS kind, trace_key, model, start_ns, end_ns, duration_ms,
+           toFloat64(concurrency) AS concurrency, ttft_ms, tbt_mean_ms, output_tokens,
+           reasoning_tokens
+    FROM ({calls})
+    UNION ALL
+    SELECT 'skill' AS kind, cityHash64(trace_id) AS trace_key, '' AS model,
+           {start} AS start_ns, {end} AS end_ns, duration_ms, NULL AS concurrency,
+           NULL AS ttft_ms, NULL AS tbt_mean_ms,
+           toUInt64(0) AS output_tokens, toUInt64(0) AS reasoning_tokens
+    FROM {{db:Identifier}}.genai_spans
+    WHERE {skill_scope} AND operation = 'execute_tool'
+) AS c
+INNER JOIN ({runs}) AS r ON c.trace_key = r.trace_key
+WHERE c.start_ns >= r.start_ns AND c.start_ns < r.end_ns
+"""
+
+
+def timeout_risk(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    filters: Filters | None = None,
+    multipliers: Sequence[float] = (1.5, 2, 3),
+    *,
+    lines: dict[tuple[str, str, str], LineFit] | None = None,
+) -> pl.DataFrame:
+    """One row per agent whose runs have a deadline (``timeout_ms``).
+
+    ``observed_rate``: runs longer than their deadline over runs. ``projected``: a struct
+    of the rate at each multiplier (field names ``"1.5"``, ``"2"``, ``"3"``), re-timing a
+    deterministic hash sample of about 5,000 runs per agent (``sampled_runs``).
+    ``breaking_multiplier``: the smallest multiplier (to 0.01, up to 10) at which the
+    projected p99 run exceeds the deadline. ``slow_run_budget``: the mean split of the
+    slowest 1 % of runs (at least one) into TTFT, visible output, reasoning, skills and
+    the rest. ``lines``: the fitted laws, when the caller has them (see ``fit_lines``).
+    Columns: :data:`RISK_COLUMNS`.
+    """
+    mults = [float(m) for m in multipliers]
+    if not mults or any(not np.isfinite(m) or m < 1 for m in mults):
+        raise ValueError(f"multipliers must be numbers >= 1, got {list(multipliers)!r}")
+    win = window(since, until)
+    params = scope_params(win, filters)
+    run_scope = scope(filters, model="trace")
+    agents = frame(store, _AGENTS.format(scope=run_scope), params)
+    schema = _schema(mults)
+    if agents.is_empty():
+        return pl.DataFrame(schema=schema)
+    params |= {
+        "agents": agents["agent"].to_list(),
+        "cuts": [min(2**64 - 1, int(min(1.0, MAX_RUNS / n) * 2**64)) for n in agents["runs"]],
+    }
+    f = filters or Filters()
+    inner = Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
+    runs_sql = _RUNS.format(scope=run_scope)
+    parts_sql = _PARTS.format(
+        calls=calls_with_concurrency(inner, _CALL_FIELDS),
+        skill_scope=scope(inner),
+        runs=runs_sql,
+        start=START_NS,
+        end=END_NS,
+    )
+    runs = frame(store, runs_sql, params)
+    parts = frame(store, parts_sql, params)
+    if lines is None:
+        lines = fit_lines(store, since, until, inner)
+    rows = []
+    for agent in agents.iter_rows(named=True):
+        mine = runs.filter(pl.col("agent") == agent["agent"])
+        ids = set(mine["run_id"].to_list())
+        rows.append(
+            _agent_row(agent, mine, parts.filter(pl.col("run_id").is_in(ids)), lines, mults)
+        )
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _schema(mults: list[float]) -> dict[str, pl.DataType | type[pl.DataType]]:
+    return {
+        "agent": pl.String,
+        "timeout_ms": pl.Float64,
+        "runs": pl.UInt64,
+        "timed_out": pl.UInt64,
+        "observed_rate": pl.Float64,
+        "projected": pl.Struct({_key(m): pl.Float64 for m in mults}),
+        "breaking_multiplier": pl.Float64,
+        "slow_run_budget": pl.Struct({p: pl.Float64 for p in BUDGET_PARTS}),
+        "sampled_runs": pl.UInt64,
+    }
+
+
+def _key(m: float) -> str:
+    """``1.5`` -> ``"1.5"``, ``2.0`` -> ``"2"``."""
+    return f"{m:g}"
+
+
+def _laws(
+    lines: dict[tuple[str, str, str], LineFit], models: list[str]
+) -> tuple[list[Law], list[Law]]:
+    ttft: list[Law] = []
+    tbt: list[Law] = []
+    for model in models:
+        for metric, out in (("ttft_ms", ttft), ("tbt_ms", tbt)):
+            prod = lines.get((model, "", metric))
+            tests = [
+                f for (mo, run, me), f in lines.items() if mo == model and run and me == metric
+            ]
+            test = max(tests, key=lambda f: f.x_hi, default=None)
+            out.append(Law(prod, test))
+    return ttft, tbt
+
+
+def _agent_row(
+    agent: dict[str, Any],
+    runs: pl.DataFrame,
+    parts: pl.DataFrame,
+    lines: dict[tuple[str, str, str], LineFit],
+    mults: list[float],
+) -> dict[str, object]:
+    runs = runs.sort("run_id")
+    run_index = {rid: i for i, rid in enumerate(runs["run_id"].to_list())}
+    durations = runs["duration_ms"].to_numpy().astype(np.float64)
+    deadlines = runs["timeout_ms"].to_numpy().astype(np.float64)
+    llm = parts.filter(pl.col("kind") == "llm")
+    models = sorted(set(llm["model"].to_list()))
+    ttft_laws, tbt_laws = _laws(lines, models)
+    on_path = _llm_path(llm)
+    call_run = np.array([run_index[r] for r in llm["run_id"].to_list()], dtype=np.int64)
+    model_index = np.array([models.index(m) for m in llm["model"].to_list()], dtype=np.int64)
+    concurrency = llm["concurrency"].fill_null(1.0).to_numpy().astype(np.float64)
+    duration = llm["duration_ms"].to_numpy().astype(np.float64)
+    tokens = llm["output_tokens"].to_numpy().astype(np.float64)
+
+    def projected_runs(m: float) -> np.ndarray:
+        added, _ = project_calls(m, concurrency, duration, tokens, ttft_laws, tbt_laws, model_index)
+        grown = np.zeros(len(durations))
+        np.add.at(grown, call_run[on_path], added[on_path])
+        return durations + grown
+
+    def rate(m: float) -> float:
+        return float(np.mean(projected_runs(m) > deadlines)) if len(durations) else 0.0
+
+    deadline = float(agent["deadline_ms"])
+
+    def breaks(m: float) -> bool:
+        p99 = np.percentile(np.minimum(projected_runs(m), 1e300), 99)
+        return bool(p99 > deadline)
+
+    return {
+        "agent": agent["agent"],
+        "timeout_ms": deadline,
+        "runs": agent["runs"],
+        "timed_out": agent["timed_out"],
+        "observed_rate": agent["timed_out"] / agent["runs"] if agent["runs"] else None,
+        "projected": {_key(m): rate(m) for m in mults},
+        "breaking_multiplier": _breaking(breaks),
+        "slow_run_budget": _budget(runs, parts),
+        "sampled_runs": len(durations),
+    }
+
+
+def _llm_path(llm: pl.DataFrame) -> np.ndarray:
+    """For each LLM call: whether it is on its run's critical path (over LLM calls)."""
+    return critical_paths(
+        llm["run_id"].to_numpy(), llm["start_ns"].to_numpy(), llm["end_ns"].to_numpy()
+    )
+
+
+def _breaking(breaks: Callable[[float], bool]) -> float | None:
+    """The smallest multiplier in [1, 10] at which ``breaks`` holds (bisection, to 0.01)."""
+    if breaks(1.0):
+        return 1.0
+    if not breaks(MAX_MULTIPLIER):
+        return None
+    lo, hi = 1.0, MAX_MULTIPLIER
+    while hi - lo > 0.005:
+        mid = (lo + hi) / 2
+        if breaks(mid):
+            hi = mid
+        else:
+            lo = mid
+    return round(hi, 2)
+
+
+def _budget(runs: pl.DataFrame, parts: pl.DataFrame) -> dict[str, float] | None:
+    """Mean split of the slowest 1 % of runs along their critical path of LLM and skill calls."""
+    if runs.is_empty():
+        return None
+    n = max(1, int(np.ceil(runs.height * 0.01)))
+    slow = runs.sort("duration_ms", descending=True).head(n)
+    totals = dict.fromkeys(BUDGET_PARTS, 0.0)
+    for run in slow.iter_rows(named=True):
+        mine = parts.filter(pl.col("run_id") == run["run_id"])
+        split = dict.fromkeys(BUDGET_PARTS, 0.0)
+        if not mine.is_empty():
+            on = run_critical_path(mine["start_ns"].to_numpy(), mine["end_ns"].to_numpy())
+            for row, picked in zip(mine.iter_rows(named=True), on, strict=True):
+                if picked:
+                    _split(row, split)
+        split["other_ms"] = max(0.0, run["duration_ms"] - sum(split.values()))
+        for key in BUDGET_PARTS:
+            totals[key] += split[key]
+    return {key: round(value / n, 3) for key, value in totals.items()}
+
+
+def _split(row: dict[str, Any], split: dict[str, float]) -> None:
+    duration = float(row["duration_ms"])
+    if row["kind"] == "skill":
+        split["skills_ms"] += duration
+        return
+    reasoning_tokens = float(row["reasoning_tokens"] or 0)
+    output = float(row["output_tokens"] or 0)
+    ttft, tbt = row["ttft_ms"], row["tbt_ms"]
+    if ttft is not None:
+        reasoning = min(reasoning_tokens * float(tbt or 0.0), float(ttft))
+        split["reasoning_ms"] += reasoning
+        split["ttft_ms"] += float(ttft) - reasoning
+        split["visible_output_ms"] += max(0.0, duration - float(ttft))
+    else:
+        reasoning = duration * reasoning_tokens / output if output > 0 else 0.0
+        split["reasoning_ms"] += reasoning
+        split["visible_output_ms"] += duration - reasoning

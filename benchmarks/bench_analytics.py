@@ -1,0 +1,174 @@
+"""Analytics over 10M rows of ``genai_spans`` in the embedded ClickHouse.
+
+Setting: 10,000,000 spans generated server-side (``INSERT INTO genai_spans SELECT ... FROM
+numbers(N)``) over the last 24 hours: 2M agent runs (4 agents, 8 s deadlines), each with 3
+streamed LLM calls (4 models, lognormal TTFT, a TBT gap histogram, tokens, some waste marks
+and duplicate requests) and 1 skill call. The per-minute rollup fills through its view.
+
+Timed (median of 3 runs, after one warm-up):
+
+- p50/p95/p99 TTFT and pooled TBT per model per minute over the 24 h, from the raw table
+  (``latency_over_time(source="raw")``) and from the rollup (``source="rollup"``);
+- the full report (``build_report``), as ``agentflight report --json`` computes it;
+- baseline, in the same run: a plain ``count()`` of the LLM calls of the window;
+- then each part of the report alone, once.
+
+    .venv/bin/python benchmarks/bench_analytics.py [--rows 10000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from analytics import (
+    build_report,
+    cost,
+    cost_per_run,
+    latency_over_time,
+    latency_summary,
+    load_fits,
+    parse_slo,
+    timeout_risk,
+    waste,
+)
+from collector import Store, embedded
+
+_GENERATE = """
+INSERT INTO {db:Identifier}.genai_spans
+    (timestamp, trace_id, span_id, parent_span_id, service_name, span_name, project,
+     operation, provider, request_model, response_model, agent_name, skill_name,
+     status_code, duration_ms, streamed, ttft_ms, tbt_mean_ms, tbt_count, input_tokens,
+     output_tokens, reasoning_tokens, cached_tokens, timeout_ms, waste_cause,
+     tbt_histogram, request_fingerprint)
+SELECT
+    fromUnixTimestamp64Nano({start_ns:Int64} + toInt64(run * {step_ns:Int64})
+        + toInt64(kind * 700000000)) AS timestamp,
+    hex(run) AS trace_id,
+    hex(number) AS span_id,
+    if(kind = 0, '', hex(run * 5)) AS parent_span_id,
+    'bench' AS service_name,
+    multiIf(kind = 0, 'invoke_agent', kind = 4, 'execute_tool search', 'chat') AS span_name,
+    'default' AS project,
+    multiIf(kind = 0, 'invoke_agent', kind = 4, 'execute_tool', 'chat') AS operation,
+    if(kind IN (1, 2, 3), 'openai', '') AS provider,
+    if(kind IN (1, 2, 3), ['gpt-4o-mini', 'gpt-4o', 'o4-mini', 'llama-3.1-70b-instruct']
+        [1 + modulo(run + kind, 4)], '') AS request_model,
+    request_model AS response_model,
+    if(kind = 0, concat('agent-', toString(modulo(run, 4))), '') AS agent_name,
+    if(kind = 4, 'search', '') AS skill_name,
+    if(modulo(cityHash64(number), 50) = 0, 'Error', 'Unset') AS status_code,
+    multiIf(kind = 0, 2500 + randExponential(1 / 1500.),
+            kind = 4, randLogNormal(4, 0.8),
+            ttft + 40 * 25.) AS duration_ms,
+    kind IN (1, 2, 3) AS streamed,
+    if(kind IN (1, 2, 3), randLogNormal(5.5, 0.5), NULL) AS ttft,
+    if(kind IN (1, 2, 3), 25., NULL) AS tbt_mean_ms,
+    if(kind IN (1, 2, 3), 40, 0) AS tbt_count,
+    if(kind IN (1, 2, 3), 1200, 0) AS input_tokens,
+    if(kind IN (1, 2, 3), 41, 0) AS output_tokens,
+    if(kind = 2, 12, 0) AS reasoning_tokens,
+    if(kind IN (1, 2, 3), 400, 0) AS cached_tokens,
+    if(kind = 0, toUInt64(8000), NULL) AS timeout_ms,
+    if(kind IN (1, 2, 3) AND modulo(cityHash64(number, 1), 40) = 0, 'failed', '')
+        AS waste_cause,
+    if(kind IN (1, 2, 3),
+       map(toUInt16(560 + modulo(cityHash64(number), 20)), toUInt64(25),
+           toUInt16(600 + modulo(cityHash64(number, 2), 30)), toUInt64(15)),
+       map()) AS tbt_histogram,
+    if(kind IN (1, 2, 3), hex(cityHash64(run, modulo(cityHash64(number, 3), 3))), '')
+        AS request_fingerprint
+FROM (SELECT number, intDiv(number, 5) AS run, modulo(number, 5) AS kind
+      FROM numbers({rows:UInt64}))
+"""
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
+    fn()  # warm-up
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    rows = parser.parse_args().rows
+    with tempfile.TemporaryDirectory(prefix="agentflight-bench-ch-") as data_dir:
+        info, _ = embedded.start(Path(data_dir), port=0)
+        try:
+            run(info.dsn, rows)
+        finally:
+            embedded.stop(Path(data_dir))
+
+
+def run(url: str, rows: int) -> None:
+    store = Store.connect(url, database="bench_analytics", timeout_s=600)
+    until = datetime.now(UTC).replace(second=0, microsecond=0)
+    since = until - timedelta(hours=24)
+    runs = rows // 5
+    step_ns = (24 * 3600 * 10**9 - 5 * 10**9) // max(runs, 1)
+    start_ns = int(since.timestamp()) * 10**9
+    t = time.perf_counter()
+    store.command(_GENERATE, {"rows": rows, "start_ns": start_ns, "step_ns": step_ns})
+    generated = time.perf_counter() - t
+    count = store.query("SELECT count() FROM {db:Identifier}.genai_spans").result_rows[0][0]
+    minutes = store.query("SELECT count() FROM {db:Identifier}.genai_minutes").result_rows[0][0]
+    print(f"cores: {os.cpu_count()}; ClickHouse: embedded, same machine")
+    print(f"generated {count:,} genai_spans rows in {generated:.1f} s; rollup rows: {minutes:,}")
+
+    minute = timedelta(minutes=1)
+    base_s, llm_calls = timed(
+        lambda: store.query(
+            "SELECT count() FROM {db:Identifier}.genai_spans WHERE operation = 'chat'"
+        ).result_rows[0][0]
+    )
+    raw_s, raw = timed(lambda: latency_over_time(store, since, until, bucket=minute, source="raw"))
+    roll_s, rolled = timed(
+        lambda: latency_over_time(store, since, until, bucket=minute, source="rollup")
+    )
+    slo = parse_slo("ttft_p95<800ms,tbt_p99<80ms")
+    report_s, report = timed(lambda: build_report(store, since, until, slo=slo), repeat=1)
+    print(f"baseline: count() of {llm_calls:,} LLM calls: {base_s * 1000:.0f} ms")
+    print(
+        f"TTFT + TBT p50/p95/p99 per model per minute, raw table: {raw_s * 1000:.0f} ms "
+        f"({raw.height:,} rows; goal < 500 ms)"
+    )
+    print(
+        f"same from the rollup: {roll_s * 1000:.0f} ms ({rolled.height:,} rows; goal < 100 ms); "
+        f"raw/rollup = {raw_s / roll_s:.1f}x"
+    )
+    print(
+        f"full report (build_report): {report_s:.2f} s (goal < 3 s); "
+        f"{len(report['latency'])} latency rows, {len(report['load'])} fits, "
+        f"{len(report['timeout_risk'])} agents at risk"
+    )
+    parts = {
+        "latency_summary": lambda: latency_summary(store, since, until),
+        "load_fits": lambda: load_fits(store, since, until, slo=slo),
+        "waste": lambda: waste(store, since, until),
+        "timeout_risk": lambda: timeout_risk(store, since, until),
+        "cost + cost_per_run": lambda: (
+            cost(store, since, until),
+            cost_per_run(store, since, until),
+        ),
+    }
+    for name, part in parts.items():
+        seconds, _ = timed(part, repeat=1)
+        print(f"  of which {name}: {seconds:.2f} s")
+    store.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC")
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
