@@ -277,9 +277,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="agentflight-bench-ch-") as data_dir:
         info, _ = embedded.start(Path(data_dir), port=0)
         try:
-            formats = insert_formats(info.url, bodies[1:], rows)
-            plain = plain_insert(info.url, rows, batch)
-            result = collector_run(info.url, bodies, args.clients, env)
+            formats = insert_formats(info.dsn, bodies[1:], rows)
+            plain = plain_insert(info.dsn, rows, batch)
+            result = collector_run(info.dsn, bodies, args.clients, env)
         finally:
             embedded.stop(Path(data_dir))
     spans = len(rows)

@@ -57,6 +57,7 @@ _TTL_COLUMNS = {
     "otel_traces": "toDateTime(Timestamp)",
     "otel_traces_trace_id_ts": "Start",
     "genai_spans": "toDateTime(timestamp)",
+    "genai_minutes": "minute",
 }
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ${db}.genai_minutes
 ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(minute)
 ORDER BY (project, operation, minute, service_name, model, agent_name, loadtest_run_id,
-          replay_run_id);
+          replay_run_id)
+SETTINGS ttl_only_drop_parts = 1, non_replicated_deduplication_window = 10000;
 
 INSERT INTO ${db}.genai_minutes
 SELECT

@@ -337,7 +337,7 @@ def test_retention_ttl_is_off_by_default_and_configurable(store: Store) -> None:
 
     assert " TTL " not in ddl("otel_traces")
     store.migrate(retention_days=7)
-    for table in ("otel_traces", "otel_traces_trace_id_ts", "genai_spans"):
+    for table in ("otel_traces", "otel_traces_trace_id_ts", "genai_spans", "genai_minutes"):
         assert "toIntervalDay(7)" in ddl(table), ddl(table)
     store.migrate(retention_days=0)
     assert " TTL " not in ddl("otel_traces") and " TTL " not in ddl("genai_spans")
