@@ -21,6 +21,7 @@ __all__ = ["build_report", "stage_report"]
 def stage_report(stage: StageStats, checks: list[Check], *, users: int) -> dict[str, Any]:
     """One stage's entry: the issue's fields first, then details."""
     duration = stage.duration_s
+    attainment = stage.attainment
     return {
         "stage": stage.index + 1,
         "users": users,
@@ -31,6 +32,13 @@ def stage_report(stage: StageStats, checks: list[Check], *, users: int) -> dict[
         "e2e_ms": stage.e2e.summary(),
         "error_rate": round(stage.error_rate, 6),
         "timeout_rate": round(stage.timeout_rate, 6),
+        "success_only": {
+            "ttft_ms": stage.ok_ttft.summary(),
+            "tbt_ms": stage.ok_tbt.summary(),
+            "e2e_ms": stage.ok_e2e.summary(),
+        },
+        "attainment": None if attainment is None else round(attainment, 6),
+        "goodput_per_s": round(stage.conforming / duration, 3) if duration else None,
         "errors": stage.errors,
         "timeouts": stage.timeouts,
         "duration_s": round(duration, 3),

@@ -5,15 +5,22 @@ duration (``800ms``, ``1.5s``; a bare number is milliseconds), and ``error_rate`
 ``timeout_rate`` with a rate (``1%`` or ``0.01``). Operators: ``<`` and ``<=``. A stage
 meets an objective only if it has data for it: a stage without a single first token fails
 ``ttft_p95<...``.
+
+Errors and timeouts count against the latency objectives: in a check, each failed request
+is one more sample above every threshold (``docs/loadtest.md``, "Honest figures").
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from loadtest._stats import StageStats
 from loadtest._units import InputError, parse_duration_ms, parse_rate
+
+if TYPE_CHECKING:
+    from loadtest._stats import Histogram, StageStats
 
 __all__ = ["Check", "Objective", "evaluate", "parse_slo"]
 
@@ -26,7 +33,8 @@ _SPEC = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|<)\s*(\S.*?)\s*$")
 class Objective:
     metric: str
     """``ttft``, ``tbt``, ``e2e``, ``error_rate`` or ``timeout_rate``."""
-    percentile: float | None
+    quantile: float | None
+    """``q`` in ``[0, 1]`` for latencies (``p95`` is 0.95), ``None`` for rates."""
     op: str
     threshold: float
     """Milliseconds for latencies, a fraction for rates."""
@@ -34,16 +42,21 @@ class Objective:
 
     @property
     def unit(self) -> str:
-        return "ms" if self.percentile is not None else ""
+        return "ms" if self.quantile is not None else ""
 
     def observe(self, stage: StageStats) -> float | None:
+        """The stage's figure for this objective; ``math.inf`` when failed requests reach
+        the percentile, ``None`` without data."""
         if self.metric == "error_rate":
             return stage.error_rate if stage.requests else None
         if self.metric == "timeout_rate":
             return stage.timeout_rate if stage.requests else None
-        histogram = {"ttft": stage.ttft, "tbt": stage.tbt, "e2e": stage.e2e}[self.metric]
-        assert self.percentile is not None
-        return histogram.percentile(self.percentile)
+        assert self.quantile is not None
+        return self.histogram(stage).percentile(self.quantile, misses=stage.failed)
+
+    def histogram(self, stage: StageStats) -> Histogram:
+        """The successful requests' samples this objective is checked on."""
+        return {"ttft": stage.ok_ttft, "tbt": stage.ok_tbt, "e2e": stage.ok_e2e}[self.metric]
 
     def met_by(self, observed: float | None) -> bool:
         if observed is None:
@@ -58,14 +71,24 @@ class Check:
     passed: bool
 
     def to_json(self) -> dict[str, object]:
-        observed = None if self.observed is None else round(self.observed, 6)
-        return {"slo": self.objective.text, "observed": observed, "passed": self.passed}
+        failed = self.observed is not None and math.isinf(self.observed)
+        observed = None if self.observed is None or failed else round(self.observed, 6)
+        data: dict[str, object] = {
+            "slo": self.objective.text,
+            "observed": observed,
+            "passed": self.passed,
+        }
+        if failed:
+            data["note"] = "failed requests reach this percentile"
+        return data
 
     def describe(self) -> str:
         obj = self.objective
         if self.observed is None:
             return f"{obj.text}: no data"
-        if obj.percentile is None:
+        if math.isinf(self.observed):
+            return f"{obj.text}: failed requests reach this percentile"
+        if obj.quantile is None:
             return f"{obj.text}: observed {self.observed:.2%}"
         return f"{obj.text}: observed {self.observed:.1f}ms"
 
@@ -88,7 +111,8 @@ def parse_slo(text: str) -> list[Objective]:
             if not 0 < pct < 100:
                 raise InputError(f"--slo entry {item!r}: percentile must be between 0 and 100")
             threshold = parse_duration_ms(value, what=f"--slo entry {item!r}: threshold")
-            objectives.append(Objective(latency.group(1), pct, op, threshold, item))
+            quantile = round(pct / 100.0, 12)  # p99.9 is 0.999, not 0.9990000000000001
+            objectives.append(Objective(latency.group(1), quantile, op, threshold, item))
         elif name in _RATES:
             threshold = parse_rate(value, what=f"--slo entry {item!r}: threshold")
             objectives.append(Objective(name, None, op, threshold, item))

@@ -23,8 +23,8 @@ from opentelemetry.propagate import inject
 from opentelemetry.util.types import AttributeValue
 
 import tracer
-from loadtest._stats import RequestResult, percentile
-from tracer import semconv
+from loadtest._stats import RequestResult
+from tracer import percentile, semconv
 
 __all__ = ["traced_call", "tracing_session"]
 
@@ -69,8 +69,8 @@ def _attributes(
     if result.gaps_ms:
         gaps = sorted(result.gaps_ms)
         attributes[semconv.LLM_TBT_MEAN_MS] = sum(gaps) / len(gaps)
-        attributes[semconv.LLM_TBT_P50_MS] = percentile(gaps, 50) or 0.0
-        attributes[semconv.LLM_TBT_P95_MS] = percentile(gaps, 95) or 0.0
+        attributes[semconv.LLM_TBT_P50_MS] = percentile(gaps, 0.50)
+        attributes[semconv.LLM_TBT_P95_MS] = percentile(gaps, 0.95)
         attributes[semconv.LLM_TBT_MAX_MS] = gaps[-1]
     return attributes
 

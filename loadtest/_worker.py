@@ -27,6 +27,7 @@ from locust.html import get_html_report
 from locust.runners import STATE_CLEANUP, STATE_STOPPED, STATE_STOPPING, Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, stats_history
 
+from loadtest._attainment import conforms
 from loadtest._options import GateOptions, GatePlan
 from loadtest._report import build_report, stage_report
 from loadtest._serve import raise_open_file_limit
@@ -108,7 +109,8 @@ class _Run:
     def _on_request(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         result = (context or {}).get("agentflight")
         if isinstance(result, RequestResult) and result.stage in self.stats:
-            self.stats[result.stage].add(result)
+            conforming = conforms(result, self.plan.objectives)
+            self.stats[result.stage].add(result, conforming=conforming)
 
     def _inflight(self, runner: Runner) -> Counter[int]:
         counts: Counter[int] = Counter()

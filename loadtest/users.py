@@ -126,6 +126,7 @@ class _MeasuredUser(User):
         outcome: Outcome = "ok"
         error: str | None = None
         request_id: str | None = None
+        timed_out = False
         self.inflight_stage = stage
         try:
             with self._http.deadline():
@@ -151,15 +152,19 @@ class _MeasuredUser(User):
         except TimeoutReached:
             self._http.reset()
             outcome, error = "timeout", f"no complete answer within {self.timeout:g}s"
+            timed_out = True
         except (*TRANSPORT_ERRORS, ValueError) as exc:
             self._http.reset()
             outcome, error = "error", f"{type(exc).__name__}: {exc}"[:200]
         finally:
             self.inflight_stage = None
+        # A request the client gave up on counts at its timeout, not at when the greenlet
+        # got to run again.
+        elapsed_ms = self.timeout * 1000.0 if timed_out else (time.perf_counter() - start) * 1e3
         return RequestResult(
             outcome=outcome,
             stage=stage,
-            e2e_ms=(time.perf_counter() - start) * 1000.0,
+            e2e_ms=elapsed_ms,
             ttft_ms=meter.ttft_ms,
             gaps_ms=meter.gaps_ms,
             output_tokens=meter.output_tokens,

@@ -15,6 +15,7 @@ from ._openai import instrument_openai, uninstrument_openai
 from ._runtime import configure, dropped_spans, force_flush, shutdown
 from ._settings import Settings
 from ._span import SpanHandle, current_span
+from ._stats import percentile
 
 __all__ = [
     "Settings",
@@ -26,6 +27,7 @@ __all__ = [
     "force_flush",
     "instrument_openai",
     "llm",
+    "percentile",
     "route",
     "shutdown",
     "skill",

@@ -22,7 +22,8 @@ from ._response import usage_attributes
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default) on sorted data."""
+    """The ``q``-quantile, ``q`` in ``[0, 1]``, of non-empty sorted data: linear interpolation
+    between closest ranks (numpy's default). agentflight's one percentile rule."""
     position = (len(sorted_values) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(sorted_values) - 1)

@@ -31,6 +31,15 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from tests.conftest import REPO_ROOT
 
 AGENTFLIGHT = str(Path(sys.executable).with_name("agentflight"))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: this checkout's code first on its path (an
+    editable install elsewhere would otherwise win in a temporary working directory)."""
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "PYTHONPATH": path, **extra}
+
+
 AZURE_TRACES = REPO_ROOT.parent / "shared" / "data" / "azure-llm-inference-2023"
 _URL = re.compile(r"listening on (http://\S+)")
 
@@ -61,7 +70,7 @@ def start_simulator(*args: str, profile: dict[str, Any] | None = None, tmp: Path
         path.write_text(json.dumps(profile))
         command += ["--profile", str(path)]
     process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp, env=child_env()
     )
     assert process.stdout is not None
     found: list[str] = []
@@ -183,7 +192,7 @@ def run_gate(tmp_path: Path) -> Callable[..., GateRun]:
             text=True,
             timeout=timeout,
             cwd=tmp_path,
-            env={**os.environ, "COLUMNS": "200", **(env or {})},
+            env=child_env(COLUMNS="200", **(env or {})),
         )
         report = json.loads(report_path.read_text()) if report_path.exists() else None
         return GateRun(

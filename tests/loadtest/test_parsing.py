@@ -52,9 +52,9 @@ def test_stages_round_trip(pairs: list[tuple[int, int]]) -> None:
 
 def test_the_issue_slo_parses_to_four_objectives() -> None:
     objectives = parse_slo("ttft_p95<800ms,tbt_p99<80ms,error_rate<1%,timeout_rate<0.5%")
-    assert [(o.metric, o.percentile, o.op, o.threshold) for o in objectives] == [
-        ("ttft", 95.0, "<", 800.0),
-        ("tbt", 99.0, "<", 80.0),
+    assert [(o.metric, o.quantile, o.op, o.threshold) for o in objectives] == [
+        ("ttft", 0.95, "<", 800.0),
+        ("tbt", 0.99, "<", 80.0),
         ("error_rate", None, "<", 0.01),
         ("timeout_rate", None, "<", 0.005),
     ]
@@ -62,7 +62,7 @@ def test_the_issue_slo_parses_to_four_objectives() -> None:
 
 def test_slo_accepts_other_units_percentiles_and_operators() -> None:
     (e2e, tbt, rate) = parse_slo("E2E_p99.9 <= 1.5s, tbt_p50<12, error_rate<=0.02")
-    assert (e2e.metric, e2e.percentile, e2e.op, e2e.threshold) == ("e2e", 99.9, "<=", 1500.0)
+    assert (e2e.metric, e2e.quantile, e2e.op, e2e.threshold) == ("e2e", 0.999, "<=", 1500.0)
     assert tbt.threshold == 12.0  # a bare number is milliseconds
     assert (rate.op, rate.threshold) == ("<=", 0.02)
 

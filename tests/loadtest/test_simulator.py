@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from loadtest import Capacity, load_profile, predict, running_simulator
-from tests.loadtest.conftest import AGENTFLIGHT, Simulator
+from tests.loadtest.conftest import AGENTFLIGHT, Simulator, child_env
 
 CAPACITY = {
     "max_batch": 8,
@@ -152,7 +152,9 @@ def test_injected_stalls_pause_the_stream_once(client: openai.OpenAI, sim: Simul
             stamps.append(time.perf_counter())
     gaps = sorted(b - a for a, b in itertools.pairwise(stamps))  # the first is the TTFT
     assert len(stamps) == 7
-    assert gaps[-1] >= 0.25 and gaps[-2] < 0.1  # one pause of 300 ms
+    # One pause of 300 ms: the longest gap is at least that, and it stands alone (a second
+    # pause would make the next-longest gap as long). Tokens are 1 ms apart otherwise.
+    assert gaps[-1] >= 0.25 and gaps[-1] > 2 * gaps[-2]
     assert [r["stalled"] for r in sim.records() if r["model"] == "staller"] == [True]
 
 
@@ -174,8 +176,11 @@ async def test_the_server_timeout_ends_queued_and_streaming_requests(sim: Simula
     assert "timeout" in str(results[0])
     assert isinstance(results[1], openai.APIStatusError) and results[1].status_code == 504
     slow = [r for r in sim.records() if r["model"] == "slow"]
+    # Without the 200 ms timeout the stream would take 500 ms and the queued request 1 s.
     assert [r["status"] for r in slow] == ["timeout", "timeout"]
-    assert all(150 <= r["e2e_ms"] <= 400 for r in slow)
+    assert all(r["e2e_ms"] >= 190 for r in slow)
+    streamed_record = min(slow, key=lambda r: r["received_at"])
+    assert streamed_record["stream"] and streamed_record["ttft_ms"] is not None
 
 
 async def _measure(client: openai.AsyncOpenAI, concurrency: int, rounds: int) -> Any:
@@ -203,9 +208,16 @@ async def _measure(client: openai.AsyncOpenAI, concurrency: int, rounds: int) ->
 
 
 async def test_latency_under_concurrency_follows_the_capacity_model(sim: Simulator) -> None:
-    """Median TTFT and TBT at concurrency 16 exceed those at 1, as the model predicts."""
+    """TTFT and TBT at concurrency 16 exceed those at 1 as the model predicts.
+
+    Only orderings, lower bounds and ratios: a busy machine makes every figure late, never
+    early. The simulator can send nothing before the model says it is due, and its own
+    record shows 16 clients on 8 slots waiting one service time each.
+    """
     client = openai.AsyncOpenAI(base_url=sim.url, api_key="unused", max_retries=0, timeout=30)
+    since = sim.last_seq()
     ttft_1, tbt_1 = await _measure(client, 1, rounds=8)
+    middle = sim.last_seq()
     ttft_16, tbt_16 = await _measure(client, 16, rounds=3)
     await client.close()
     capacity = Capacity.from_mapping(CAPACITY)
@@ -214,11 +226,16 @@ async def test_latency_under_concurrency_follows_the_capacity_model(sim: Simulat
     assert (one.ttft_ms, one.tbt_ms) == (30, 9.5)
     assert (sixteen.tbt_ms, round(sixteen.ttft_ms)) == (20, 520)
     assert ttft_16 > 5 * ttft_1 and tbt_16 > 1.5 * tbt_1
-    # Client overhead (building the request, parsing chunks) adds a few ms on top.
-    assert ttft_1 == pytest.approx(one.ttft_ms, rel=0.25, abs=15)
-    assert tbt_1 == pytest.approx(one.tbt_ms, rel=0.25, abs=2)
-    assert ttft_16 == pytest.approx(sixteen.ttft_ms, rel=0.25)
-    assert tbt_16 == pytest.approx(sixteen.tbt_ms, rel=0.25, abs=2)
+    assert ttft_1 >= 0.95 * one.ttft_ms and ttft_16 >= 0.9 * sixteen.ttft_ms
+    assert tbt_1 >= 0.9 * one.tbt_ms and tbt_16 >= 0.9 * sixteen.tbt_ms
+    alone = [r for r in sim.records(since) if r["seq"] <= middle]
+    crowded = [r for r in sim.records(middle) if r["model"] == "capacity"]
+    assert all(r["queue_ms"] < 0.5 * (r["e2e_ms"] - r["queue_ms"]) for r in alone)
+    # After the first wave (8 requests admitted at once), 16 clients on 8 slots wait about
+    # one service time each: queue / service = 16 / 8 - 1.
+    queued = sorted(crowded, key=lambda r: r["seq"])[8:]
+    ratio = statistics.median(r["queue_ms"] / (r["e2e_ms"] - r["queue_ms"]) for r in queued)
+    assert ratio == pytest.approx(16 / 8 - 1, rel=0.25)
 
 
 def _threads(pid: int) -> int:
@@ -255,6 +272,7 @@ def test_bad_simulator_settings_are_one_line(tmp_path: Path) -> None:
         text=True,
         timeout=30,
         cwd=tmp_path,
+        env=child_env(),
     )
     assert done.returncode == 2
     assert (
