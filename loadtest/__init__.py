@@ -28,6 +28,8 @@ from loadtest._units import InputError
 
 if TYPE_CHECKING:
     from loadtest._gate import GateError, run_gate
+    from loadtest._history import print_run, print_runs
+    from loadtest._runs import find_run, list_runs, save_run
     from loadtest._serve import running_simulator, serve
     from loadtest._simulator import create_app
 
@@ -47,13 +49,18 @@ __all__ = [
     "TraceRow",
     "create_app",
     "example_trace_path",
+    "find_run",
+    "list_runs",
     "load_profile",
     "parse_slo",
     "parse_stages",
     "predict",
+    "print_run",
+    "print_runs",
     "read_trace",
     "run_gate",
     "running_simulator",
+    "save_run",
     "serve",
 ]
 
@@ -63,6 +70,11 @@ _LAZY = {
     "running_simulator": "loadtest._serve",
     "run_gate": "loadtest._gate",
     "GateError": "loadtest._gate",
+    "print_run": "loadtest._history",
+    "print_runs": "loadtest._history",
+    "find_run": "loadtest._runs",
+    "list_runs": "loadtest._runs",
+    "save_run": "loadtest._runs",
 }
 
 

@@ -31,6 +31,16 @@ def _triple(summary: dict[str, float | None]) -> str:
     return " / ".join(_ms(summary.get(key)) for key in ("p50", "p95", "p99"))
 
 
+def _stage_verdict(stage: dict[str, Any]) -> Text:
+    level = stage.get("verdict")  # a capacity search's level
+    if level == "inconclusive":
+        need = stage.get("needed_requests")
+        return Text("inconclusive" + (f" (~{need} req)" if need else ""), style="yellow")
+    if stage["passed"]:
+        return Text("met", style="green")
+    return Text("BREACHED", style="bold red")
+
+
 class Display:
     def __init__(self, console: Console, target: str, model: str) -> None:
         self.console = console
@@ -73,9 +83,12 @@ class Display:
         table.add_column("SLO")
         for stage in self.stages:
             rps = stage.get("requests_per_s")
+            users = str(stage["users"])
+            if stage.get("rate") is not None:
+                users = f"{stage['rate']:g}/s ({stage['users']})"
             table.add_row(
-                f"{stage['stage']}/{self.planned}",
-                str(stage["users"]),
+                f"{stage['stage']}/{self.planned}" if self.planned else str(stage["stage"]),
+                users,
                 str(stage["requests"]),
                 "-" if rps is None else f"{rps:.1f}",
                 _triple(stage["ttft_ms"]),
@@ -83,9 +96,7 @@ class Display:
                 _ms(stage["e2e_ms"].get("p95")),
                 f"{stage['error_rate']:.2%}",
                 f"{stage['timeout_rate']:.2%}",
-                Text("met", style="green")
-                if stage["passed"]
-                else Text("BREACHED", style="bold red"),
+                _stage_verdict(stage),
             )
         return table
 
@@ -114,9 +125,9 @@ class Display:
             stage = event["stage"]
             self.stages.append(stage)
             if self._live is None:
-                verdict = "met" if stage["passed"] else "BREACHED"
+                verdict = _stage_verdict(stage).plain
                 self.console.print(
-                    f"stage {stage['stage']}/{self.planned}: {stage['users']} users, "
+                    f"stage {stage['stage']}/{self.planned or '?'}: {stage['users']} users, "
                     f"{stage['requests']} requests, TTFT p95 {_ms(stage['ttft_ms']['p95'])} ms, "
                     f"TBT p99 {_ms(stage['tbt_ms']['p99'])} ms: {verdict}"
                 )
@@ -130,12 +141,29 @@ class Display:
         elapsed, length = event.get("elapsed_s") or 0.0, event.get("stage_s")
         clock = f"{elapsed:.0f}s" + (f"/{length:.0f}s" if length else "")
         mean = event.get("ttft_mean_ms")
+        planned = event.get("planned")
         return (
-            f"stage {stage}/{event.get('planned')} · {event.get('users')} users · "
+            f"stage {stage}{f'/{planned}' if planned else ''} · {event.get('users')} users · "
             f"{event.get('inflight')} in flight · {clock} · {event.get('requests')} requests · "
             f"{event.get('errors')} errors · {event.get('timeouts')} timeouts"
             + (f" · mean TTFT {_ms(mean)} ms" if mean is not None else "")
         )
+
+    @classmethod
+    def replay(cls, console: Console, report: dict[str, Any]) -> None:
+        """Print a finished run's table and verdict again (``agentflight loadtest show``)."""
+        display = cls(console, str(report.get("target")), str(report.get("model")))
+        display.planned = int(report.get("planned_stages") or len(report["stages"]))
+        display.stages = list(report["stages"])
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(report.get("started_at") or 0))
+        console.print(
+            f"load test {report.get('run_id')}: {report.get('shape')} shape, started {when} UTC, "
+            f"{report.get('duration_s')} s, SLO {','.join(report.get('slo') or [])}",
+            highlight=False,
+        )
+        if display.stages:
+            console.print(display.table())
+        display.verdict(report)
 
     def verdict(self, report: dict[str, Any]) -> None:
         for stage in report["stages"]:
@@ -146,6 +174,9 @@ class Display:
                     self.console.print(
                         f"[red]stage {stage['stage']} breached {check['slo']} ({shown})[/red]"
                     )
+        if report.get("capacity") is not None:
+            self._capacity(report)
+            return
         capacity = report.get("capacity_users")
         if report["passed"]:
             self.console.print(
@@ -160,5 +191,52 @@ class Display:
                 reason = "not every stage ran"
             held = f"; capacity {capacity} users" if capacity is not None else ""
             self.console.print(f"[bold red]FAILED[/]: {reason}{held}")
+        for warning in report.get("warnings", []):
+            self.console.print(f"[yellow]warning: {warning}[/yellow]")
+
+    def _capacity(self, report: dict[str, Any]) -> None:
+        """The verdict of a capacity search."""
+        found = report["capacity"]
+        unit = " users" if found["metric"] == "concurrency" else " req/s"
+        value = found["value"]
+        levels = ", ".join(
+            f"{level['level']:g}{' ok' if level['verdict'] == 'passed' else ' ' + level['verdict']}"
+            for level in found["levels"]
+        )
+        self.console.print(f"levels measured: {levels}", highlight=False)
+        if report.get("interrupted"):
+            self.console.print("[bold red]INTERRUPTED[/]: the search did not finish")
+        elif found["verdict"] == "breached":
+            self.console.print(
+                f"[bold red]BREACHED[/]: the SLO does not hold at {found['levels'][0]['level']:g}"
+                f"{unit}, the first level (lower --search-from to look below it)"
+            )
+        elif found["verdict"] == "inconclusive":
+            upper = found.get("upper")
+            need = next(
+                (lv.get("needed_requests") for lv in found["levels"] if lv["level"] == upper),
+                None,
+            )
+            held = (
+                "at the first level"
+                if value is None
+                else f"the SLO held up to {value:g}{unit}, and"
+            )
+            self.console.print(
+                f"[bold yellow]INCONCLUSIVE[/]: {held} at {upper:g}{unit} the confidence "
+                "interval straddles the SLO"
+                + (
+                    f" (about {need} requests would decide: lengthen --level-duration)"
+                    if need
+                    else ""
+                )
+            )
+        else:
+            limit = " (the --max limit)" if found.get("reached_max") else ""
+            self.console.print(
+                f"[bold green]CAPACITY[/]: {value:g}{unit}{limit}, within "
+                f"{found['tolerance']:g}{unit}; the SLO breaks at "
+                + ("-" if found.get("upper") is None else f"{found['upper']:g}{unit}")
+            )
         for warning in report.get("warnings", []):
             self.console.print(f"[yellow]warning: {warning}[/yellow]")

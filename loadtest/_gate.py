@@ -10,20 +10,21 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
 
 from loadtest._display import Display
+from loadtest._history import keep_report
 from loadtest._options import GateOptions
+from loadtest._recorded import load_recorded
+from loadtest._report import EXIT_CODES, verdict
+from loadtest._trace import TraceRow
 from loadtest._units import InputError
 
 __all__ = ["GateError", "check_target", "run_gate"]
 
-EXIT_PASSED = 0
-EXIT_BREACHED = 1
 PLAIN_WIDTH = 160
 
 
@@ -64,12 +65,20 @@ def _read_events(worker: subprocess.Popen[str], display: Display) -> dict[str, A
 
 
 def run_gate(options: GateOptions, *, console: Console | None = None) -> int:
-    """Run the load test; 0 if every stage met every objective, 1 if not.
+    """Run the load test; the exit code of its verdict (0 passed, 1 breached, interrupted
+    or incomplete, 3 inconclusive capacity search). The report is written to
+    ``options.json_out`` and stored in the database when one is configured.
 
     Raises :class:`InputError` for bad options or an unreachable target and
     :class:`GateError` if the worker fails.
     """
-    options.validate()
+    options.check()
+    recorded: list[TraceRow] = []
+    warnings: list[str] = []
+    selection = options.recorded_selection()
+    if selection is not None:
+        recorded, warnings = load_recorded(selection, messages=options.messages == "recorded")
+    options.validate(recorded=recorded if selection is not None else None)
     check_target(options.target)
     if console is None:
         console = Console()
@@ -83,14 +92,22 @@ def run_gate(options: GateOptions, *, console: Console | None = None) -> int:
         bufsize=1,
     )
     assert worker.stdin is not None
-    worker.stdin.write(json.dumps(options.to_json()))
+    payload = {
+        "options": options.to_json(),
+        "recorded": [row.to_json() for row in recorded],
+        "warnings": warnings,
+    }
+    worker.stdin.write(json.dumps(payload))
     worker.stdin.close()
-    with Display(console, options.target, options.model) as display:
+    with Display(console, options.target, options.model or "recorded models") as display:
         report = _read_events(worker, display)
     code = worker.wait()
     if report is None:
         raise GateError(f"the Locust worker exited with code {code} before reporting")
-    if options.json_out:
-        Path(options.json_out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    report["verdict"] = verdict(report)
+    report["exit_code"] = EXIT_CODES[report["verdict"]]
+    report["settings"] = options.settings()
     display.verdict(report)
-    return EXIT_PASSED if report["passed"] else EXIT_BREACHED
+    for line in keep_report(report, options.json_out):
+        console.print(line, highlight=False, soft_wrap=True)
+    return int(report["exit_code"])

@@ -57,19 +57,34 @@ def build_report(
     run: dict[str, Any],
     interrupted: bool = False,
     warnings: list[str] | None = None,
+    capacity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The verdict: passed only if every planned stage ran and met every objective."""
+    """The verdict: passed only if every planned stage ran and met every objective (for a
+    capacity search: if the search found the capacity, see :mod:`loadtest._search`)."""
+    if capacity is not None:
+        found = capacity["value"] if capacity["metric"] == "concurrency" else None
+        return {
+            "passed": capacity["verdict"] == "passed" and not interrupted,
+            "capacity_users": None if found is None else int(found),
+            "stages": stages,
+            "stopped_early": False,
+            "interrupted": interrupted,
+            "planned_stages": len(stages),
+            **run,
+            "capacity": capacity,
+            "warnings": list(warnings or []),
+        }
     passed_users = [s["users"] for s in stages if s["passed"]]
     failed = any(not s["passed"] for s in stages)
     passed = bool(stages) and not failed and not interrupted and len(stages) == planned_stages
-    capacity = None
+    held = None
     for stage in stages:  # the highest stage before the first breach
         if not stage["passed"]:
             break
-        capacity = stage["users"] if capacity is None else max(capacity, stage["users"])
+        held = stage["users"] if held is None else max(held, stage["users"])
     return {
         "passed": passed,
-        "capacity_users": capacity if passed_users else None,
+        "capacity_users": held if passed_users else None,
         "stages": stages,
         "stopped_early": failed and len(stages) < planned_stages,
         "interrupted": interrupted,
@@ -77,3 +92,22 @@ def build_report(
         **run,
         "warnings": list(warnings or []),
     }
+
+
+EXIT_CODES = {"passed": 0, "breached": 1, "interrupted": 1, "incomplete": 1, "inconclusive": 3}
+"""Exit code of each verdict; 2 is bad input, before any load is sent."""
+
+
+def verdict(report: dict[str, Any]) -> str:
+    """``passed``, ``breached``, ``inconclusive`` (a capacity search only), ``interrupted``
+    or ``incomplete`` (stopped before every stage ran)."""
+    if report.get("interrupted"):
+        return "interrupted"
+    capacity = report.get("capacity")
+    if capacity is not None:
+        return str(capacity["verdict"])
+    if report["passed"]:
+        return "passed"
+    if any(not stage["passed"] for stage in report["stages"]):
+        return "breached"
+    return "incomplete"

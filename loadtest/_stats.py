@@ -95,6 +95,26 @@ class Histogram:
         value = low + (high - low) * fraction
         return min(max(value, self.min), self.max)
 
+    def at_rank(self, rank: int) -> float:
+        """The bucketed value of the ``rank``-th smallest sample (0-based); ``math.inf`` at
+        or past ``count`` (the failed samples of an SLO check come after every bucket)."""
+        if rank >= self.count:
+            return math.inf
+        seen = 0
+        for key in sorted(self.buckets):
+            seen += self.buckets[key]
+            if seen > rank:
+                return min(max(key, self.min), self.max)
+        raise AssertionError("unreachable: rank < count")
+
+    def count_below(self, threshold: float, *, inclusive: bool = False) -> int:
+        """Samples under ``threshold`` (or at it, with ``inclusive``), by bucketed value."""
+        return sum(
+            n
+            for key, n in self.buckets.items()
+            if key < threshold or (inclusive and key == threshold)
+        )
+
     def summary(self) -> dict[str, float | None]:
         return {
             name: None if (v := self.percentile(q)) is None else round(v, 3)

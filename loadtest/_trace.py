@@ -1,19 +1,23 @@
-"""Request traces in the Azure LLM inference format: ``TIMESTAMP,ContextTokens,GeneratedTokens``.
+"""Arrival processes to replay: request traces in the Azure LLM inference format
+(``TIMESTAMP,ContextTokens,GeneratedTokens``), or recorded traffic (:mod:`loadtest._recorded`).
 
 ``TIMESTAMP`` is a date-time (``2023-11-16 18:17:03.9799600``) or a number of seconds. Rows
 become arrivals relative to the first one, divided by ``time_scale`` (60 replays a minute of
-trace per second), each with its prompt and output token counts.
+trace per second), each with its prompt and output token counts. :func:`multiply` makes an
+arrival process ``m`` times as dense; :class:`ArrivalSchedule` cuts the replay into stages.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from loadtest._units import InputError
 
@@ -23,6 +27,7 @@ __all__ = [
     "ArrivalSchedule",
     "TraceRow",
     "example_trace_path",
+    "multiply",
     "read_trace",
 ]
 
@@ -35,6 +40,29 @@ class TraceRow:
     """Seconds since the trace's first request (unscaled)."""
     prompt_tokens: int
     output_tokens: int
+    """Sent as ``max_tokens`` (with ``ignore_eos``); 0 leaves the length to the model."""
+    model: str | None = None
+    """The model the recorded call asked for (``None``: the gate's ``--model``)."""
+    stream: bool = True
+    messages: list[dict[str, Any]] | None = None
+    """The recorded messages, sent instead of a synthetic prompt."""
+    span_id: str | None = None
+    """The recorded call's span."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "offset_s": self.offset_s,
+            "prompt_tokens": self.prompt_tokens,
+            "output_tokens": self.output_tokens,
+            "model": self.model,
+            "stream": self.stream,
+            "messages": self.messages,
+            "span_id": self.span_id,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TraceRow:
+        return cls(**data)
 
 
 def example_trace_path() -> Path:
@@ -89,6 +117,33 @@ def read_trace(path: str | Path) -> list[TraceRow]:
     return [TraceRow(stamp - first, prompt, output) for stamp, prompt, output in stamps]
 
 
+def multiply(rows: Sequence[TraceRow], multiplier: float) -> list[TraceRow]:
+    """``multiplier`` times as many arrivals, along the recording's own arrival curve.
+
+    The recorded arrivals are laid on their cumulative curve (the k-th at count k, linear in
+    between), and requests go out where that curve times ``multiplier`` crosses a whole
+    number: 2 adds one request halfway between every two recorded ones, 0.5 keeps every
+    other one. Each request repeats the recorded call at or before it. There are
+    ``floor((n - 1) * multiplier) + 1`` of them and no random draws.
+    """
+    if not math.isfinite(multiplier) or multiplier <= 0:
+        raise InputError(f"--multiplier must be a positive number, got {multiplier!r}")
+    n = len(rows)
+    if multiplier == 1 or n < 2:
+        return list(rows)
+    count = math.floor((n - 1) * multiplier + 1e-9) + 1
+    out = []
+    for k in range(count):
+        position = k / multiplier
+        index = min(math.floor(position + 1e-9), n - 1)
+        fraction = max(position - index, 0.0)
+        offset = rows[index].offset_s
+        if index < n - 1 and fraction > 1e-9:
+            offset += fraction * (rows[index + 1].offset_s - offset)
+        out.append(replace(rows[index], offset_s=offset))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     index: int
@@ -97,24 +152,50 @@ class Arrival:
     stage: int
     prompt_tokens: int
     output_tokens: int
+    model: str | None = None
+    stream: bool = True
+    messages: list[dict[str, Any]] | None = None
 
 
 class ArrivalSchedule:
-    """The replay: scaled arrival times, cut into stage windows, handed out in order."""
+    """The replay: scaled arrival times, cut into stages, handed out in order.
 
-    def __init__(self, rows: Sequence[TraceRow], time_scale: float, window_s: float) -> None:
+    Stages are windows of ``window_s`` seconds of the replay (wall clock), or, with
+    ``cuts_s``, the spans between those offsets of the recording (unscaled seconds).
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[TraceRow],
+        time_scale: float,
+        window_s: float,
+        cuts_s: Sequence[float] | None = None,
+    ) -> None:
         if time_scale <= 0 or not math.isfinite(time_scale):
             raise InputError(f"--time-scale must be a positive number, got {time_scale!r}")
         if window_s <= 0:
             raise InputError("the trace window must be positive")
+        if not rows:
+            raise InputError("there are no requests to replay")
         self.window_s = window_s
+        end = rows[-1].offset_s / time_scale
+        if cuts_s:
+            starts = [0.0, *(cut / time_scale for cut in cuts_s if 0 < cut / time_scale <= end)]
+            self._starts = starts
+            self._ends = [*starts[1:], end]
+        else:
+            self._starts = [k * window_s for k in range(int(end // window_s) + 1)]
+            self._ends = [start + window_s for start in self._starts]
         self.arrivals = [
             Arrival(
                 index=i,
                 due_s=row.offset_s / time_scale,
-                stage=int(row.offset_s / time_scale // window_s),
+                stage=self.stage_at(row.offset_s / time_scale),
                 prompt_tokens=row.prompt_tokens,
                 output_tokens=row.output_tokens,
+                model=row.model,
+                stream=row.stream,
+                messages=row.messages,
             )
             for i, row in enumerate(rows)
         ]
@@ -133,6 +214,17 @@ class ArrivalSchedule:
     @property
     def stage_count(self) -> int:
         return self.arrivals[-1].stage + 1
+
+    def stage_at(self, elapsed_s: float) -> int:
+        """The stage running ``elapsed_s`` seconds into the replay."""
+        return max(bisect.bisect_right(self._starts, elapsed_s) - 1, 0)
+
+    def stage_start(self, stage: int) -> float:
+        return self._starts[stage]
+
+    def stage_end(self, stage: int) -> float:
+        """The end of a stage; the last one ends at its last arrival (or window)."""
+        return self._ends[stage]
 
     def claim(self) -> Arrival | None:
         """The next arrival nobody has taken yet (greenlets share one thread: no lock)."""

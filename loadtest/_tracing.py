@@ -49,10 +49,10 @@ class RequestTimedOut(RequestFailed):
 
 
 def _attributes(
-    result: RequestResult, run_id: str | None, stage: int | None
+    result: RequestResult, run_id: str | None, stage: int | None, stream: bool
 ) -> dict[str, AttributeValue]:
     attributes: dict[str, AttributeValue] = {
-        semconv.LLM_STREAMED: True,
+        semconv.LLM_STREAMED: stream,
         semconv.LLM_CHUNK_COUNT: result.chunks,
         semconv.LLM_TBT_COUNT: len(result.gaps_ms),
     }
@@ -64,7 +64,7 @@ def _attributes(
         attributes[semconv.GEN_AI_RESPONSE_ID] = result.request_id
     if result.finish_reason:
         attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = [result.finish_reason]
-    if result.ttft_ms is not None:
+    if result.ttft_ms is not None and stream:
         attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = result.ttft_ms / 1000.0
     if result.gaps_ms:
         gaps = sorted(result.gaps_ms)
@@ -89,7 +89,7 @@ def _chat(
     inject(headers)
     result = send(headers)
     span = tracer.current_span()
-    span.set_attributes(_attributes(result, run_id, stage))
+    span.set_attributes(_attributes(result, run_id, stage, stream))
     span.set_usage(
         input_tokens=result.input_tokens,
         output_tokens=result.output_tokens,
@@ -109,11 +109,12 @@ def traced_call(
     max_tokens: int | None,
     run_id: str | None,
     stage: int | None,
+    stream: bool = True,
 ) -> RequestResult:
     """Run ``send(trace_headers)`` inside a chat span; failures end the span as errors."""
     try:
         return _chat(
-            send, model=model, max_tokens=max_tokens, stream=True, run_id=run_id, stage=stage
+            send, model=model, max_tokens=max_tokens, stream=stream, run_id=run_id, stage=stage
         )
     except RequestFailed as failure:
         return failure.result

@@ -30,12 +30,15 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, stats_history
 from loadtest._attainment import conforms
 from loadtest._options import GateOptions, GatePlan
 from loadtest._report import build_report, stage_report
+from loadtest._search import Search
+from loadtest._search_run import control_search
 from loadtest._serve import raise_open_file_limit
 from loadtest._slo import evaluate
 from loadtest._stats import RequestResult, StageStats
+from loadtest._trace import TraceRow
 from loadtest._tracing import tracing_session
 from loadtest._units import InputError
-from loadtest.shapes import RampShape, TraceShape
+from loadtest.shapes import LevelShape, RampShape, TraceShape
 from loadtest.users import OpenAIChatUser, TraceChatUser
 
 TICK_S = 0.1
@@ -66,7 +69,10 @@ class _Channel:
 
 def _user_class(plan: GatePlan) -> type[OpenAIChatUser]:
     options = plan.options
-    base: type[OpenAIChatUser] = TraceChatUser if plan.schedule is not None else OpenAIChatUser
+    arrivals = plan.schedule is not None or (
+        plan.search is not None and plan.search.metric == "rate"
+    )
+    base: type[OpenAIChatUser] = TraceChatUser if arrivals else OpenAIChatUser
     attrs = {
         "host": options.target.rstrip("/"),
         "model": options.model,
@@ -93,9 +99,11 @@ class _Run:
             for i, stage in enumerate(plan.stages):
                 self.stats[i] = StageStats(i, stage.users, stage.seconds)
         else:
-            for arrival in plan.schedule:
+            schedule = plan.schedule
+            for arrival in schedule:
                 if arrival.stage not in self.stats:
-                    self.stats[arrival.stage] = StageStats(arrival.stage, 0, plan.schedule.window_s)
+                    length = schedule.stage_end(arrival.stage) - schedule.stage_start(arrival.stage)
+                    self.stats[arrival.stage] = StageStats(arrival.stage, 0, length)
         self.reports: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         self.cpu_marks: list[tuple[float, float]] = []
@@ -112,7 +120,7 @@ class _Run:
             conforming = conforms(result, self.plan.objectives)
             self.stats[result.stage].add(result, conforming=conforming)
 
-    def _inflight(self, runner: Runner) -> Counter[int]:
+    def inflight(self, runner: Runner) -> Counter[int]:
         counts: Counter[int] = Counter()
         for greenlet in list(runner.user_greenlets):
             user = greenlet.args[0] if greenlet.args else None
@@ -133,7 +141,7 @@ class _Run:
         schedule = self.plan.schedule
         if schedule is None:
             return current
-        return int((now - self.began) // schedule.window_s)
+        return schedule.stage_at(now - self.began)
 
     def _cpu_share(self, began: float | None, ended: float | None) -> float | None:
         """This process's CPU use between two wall times, as a share of one core."""
@@ -144,11 +152,13 @@ class _Run:
             return None
         return (marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0])
 
-    def _evaluate(self, index: int) -> bool:
+    def evaluate(self, index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Check a finished stage, add its report (with ``extra``) and show it."""
         stage = self.stats[index]
         checks = evaluate(self.plan.objectives, stage)
-        users = stage.users if self.plan.schedule is None else stage.peak_inflight
+        users = stage.users or stage.peak_inflight
         report = stage_report(stage, checks, users=users)
+        report.update(extra or {})
         cpu = self._cpu_share(stage.started_at, stage.ended_at)
         report["load_generator_cpu"] = None if cpu is None else round(cpu, 3)
         if cpu is not None and cpu >= CPU_SATURATED:
@@ -156,9 +166,11 @@ class _Run:
                 f"stage {report['stage']}: the load generator's CPU was {cpu:.0%} busy, so its "
                 "latencies include client-side delay; use fewer users per worker"
             )
+        if extra is not None and "verdict" in extra:
+            report["passed"] = extra["verdict"] == "passed"
         self.reports.append(report)
         self.channel.emit("stage", stage=report, planned=self.shown_total)
-        return bool(report["passed"])
+        return report
 
     def _clock(self, current: int | None, index: int | None, now: float, ending: bool) -> None:
         """Set stage start and end times: ramp stages from the shape's transitions, trace
@@ -166,12 +178,13 @@ class _Run:
         schedule = self.plan.schedule
         if schedule is not None:
             for k, stage in self.stats.items():
-                begin = self.began + k * schedule.window_s
+                begin = self.began + schedule.stage_start(k)
+                end = self.began + schedule.stage_end(k)
                 if stage.started_at is None and now >= begin:
                     stage.started_at = begin
-                over = now >= begin + schedule.window_s or ending
+                over = now >= end or ending
                 if stage.ended_at is None and stage.started_at is not None and over:
-                    stage.ended_at = min(begin + schedule.window_s, now)
+                    stage.ended_at = min(end, now)
             return
         if index is not None and index != current:
             if current is not None:
@@ -195,7 +208,7 @@ class _Run:
             ending = runner.state in _ENDING
             self._clock(current, index, now, ending)
             current = index
-            inflight = self._inflight(runner)
+            inflight = self.inflight(runner)
             now_stage = self._stage_at(now, current)
             if now_stage in self.stats:
                 stage = self.stats[now_stage]
@@ -206,15 +219,15 @@ class _Run:
                 if inflight.get(done) and now < ended + self.plan.timeout_s + DRAIN_GRACE_S:
                     break
                 position += 1
-                if not self._evaluate(done):
+                if not self.evaluate(done)["passed"]:
                     return  # a breach: stop now
             if runner.state == STATE_STOPPED and not inflight:
                 return  # stopped before every stage ran: the report says so
             if now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
-                self._progress(current, runner, sum(inflight.values()), now)
+                self.progress(current, runner, sum(inflight.values()), now)
 
-    def _progress(self, current: int | None, runner: Runner, inflight: int, now: float) -> None:
+    def progress(self, current: int | None, runner: Runner, inflight: int, now: float) -> None:
         stage = self.stats.get(current) if current is not None else None
         elapsed = now - stage.started_at if stage and stage.started_at else 0.0
         self.channel.emit(
@@ -251,27 +264,42 @@ def _write_outputs(env: Environment, options: GateOptions) -> None:
                 write(csv.writer(handle))
 
 
-def run(options: GateOptions, channel: _Channel) -> None:
-    plan = options.validate()
-    user_class = _user_class(plan)
+def _shape(plan: GatePlan) -> RampShape | TraceShape | LevelShape:
+    if plan.search is not None:
+        return LevelShape()
     if plan.schedule is not None:
-        shape: RampShape | TraceShape = TraceShape(plan.schedule, plan.trace_users)
-    else:
-        shape = RampShape(plan.stages)
+        return TraceShape(plan.schedule, plan.trace_users)
+    return RampShape(plan.stages)
+
+
+def run(
+    options: GateOptions,
+    channel: _Channel,
+    recorded: list[TraceRow] | None = None,
+    warnings: list[str] | None = None,
+) -> None:
+    plan = options.validate(recorded=recorded if options.shape == "recorded" else None)
+    user_class = _user_class(plan)
+    shape = _shape(plan)
     env = Environment(user_classes=[user_class], shape_class=shape, host=user_class.host)
     env.stop_timeout = plan.timeout_s + 1.0  # a stage's last requests may finish
     state = _Run(plan, env, channel)
+    state.warnings.extend(warnings or [])
+    search = None if plan.search is None else Search(plan.search)
     runner = env.create_local_runner()
     gevent.spawn(stats_history, runner)
     started = time.time()
     channel.emit("start", run_id=options.run_id, planned=state.shown_total, users=plan.trace_users)
     interrupted = False
-    warnings = state.warnings
-    with tracing_session(warnings):
+    with tracing_session(state.warnings):
         runner.start_shape()
         state.began = time.time()
         try:
-            state.control()
+            if search is not None:
+                assert isinstance(shape, LevelShape)
+                control_search(state, shape, search)
+            else:
+                state.control()
         except KeyboardInterrupt:
             interrupted = True
         env.stop_timeout = 0
@@ -281,7 +309,8 @@ def run(options: GateOptions, channel: _Channel) -> None:
         state.reports,
         planned_stages=plan.planned_stages,
         interrupted=interrupted,
-        warnings=warnings,
+        warnings=state.warnings,
+        capacity=None if search is None else search.result(),
         run={
             "run_id": options.run_id,
             "target": options.target,
@@ -302,9 +331,11 @@ def main() -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Quiet())
     raise_open_file_limit()
-    options = GateOptions.from_json(json.loads(sys.stdin.read()))
+    payload = json.loads(sys.stdin.read())
+    options = GateOptions.from_json(payload["options"])
+    recorded = [TraceRow.from_json(row) for row in payload.get("recorded") or []]
     try:
-        run(options, channel)
+        run(options, channel, recorded, list(payload.get("warnings") or []))
     except InputError as exc:  # the command checked first; the input changed since
         print(f"agentflight loadtest: error: {exc}", file=sys.stderr)
         return 2

@@ -224,15 +224,16 @@ class OpenAIChatUser(_MeasuredUser):
         max_tokens: int | None = None,
         stage: int | None = None,
         name: str | None = None,
+        model: str | None = None,
+        stream: bool = True,
     ) -> RequestResult:
-        """One streamed chat completion, measured, reported to Locust and traced."""
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            **self.extra_body,
-        }
+        """One chat completion (streamed unless ``stream`` is false), measured, reported to
+        Locust and traced. ``model`` defaults to the class's."""
+        model = model or self.model
+        payload: dict[str, Any] = {"model": model, "messages": messages, "stream": stream}
+        if stream:
+            payload["stream_options"] = {"include_usage": True}
+        payload.update(self.extra_body)
         if max_tokens is not None:
             payload["max_tokens"] = max_tokens
             if self.ignore_eos:
@@ -242,34 +243,49 @@ class OpenAIChatUser(_MeasuredUser):
 
         def send(trace_headers: dict[str, str]) -> RequestResult:
             return self._post(
-                "/chat/completions", payload, {**headers, **trace_headers}, stage, sse=True
+                "/chat/completions", payload, {**headers, **trace_headers}, stage, sse=stream
             )
 
         result = traced_call(
-            send, model=self.model, max_tokens=max_tokens, run_id=self.run_id, stage=stage
+            send,
+            model=model,
+            max_tokens=max_tokens,
+            run_id=self.run_id,
+            stage=stage,
+            stream=stream,
         )
         self.report(result, name or self.request_name)
         return result
 
 
 class TraceChatUser(OpenAIChatUser):
-    """Replays the arrivals of a :class:`~loadtest.shapes.TraceShape`, each request with the
-    trace's prompt and output token counts. Run it under that shape only."""
+    """Replays the arrivals of a :class:`~loadtest.shapes.TraceShape` (or a capacity
+    search's rate levels): each request with its prompt and output token counts, or its
+    recorded messages, model and streaming. Run it under such a shape only."""
 
     abstract = True
     ignore_eos = True
 
     def next_request(self) -> None:
         shape = self.environment.shape_class
-        arrival = shape.schedule.claim()
+        schedule = getattr(shape, "schedule", None)
+        arrival = None if schedule is None else schedule.claim()
         if arrival is None:
             gevent.sleep(0.5)
             return
         delay = arrival.due_s - shape.get_run_time()
         if delay > 0:
             gevent.sleep(delay)
-        messages = [{"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}]
-        self.chat_completion(messages, max_tokens=arrival.output_tokens, stage=arrival.stage)
+        messages = arrival.messages or [
+            {"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}
+        ]
+        self.chat_completion(
+            messages,
+            max_tokens=arrival.output_tokens or None,
+            stage=arrival.stage,
+            model=arrival.model,
+            stream=arrival.stream,
+        )
 
 
 class AgentHttpUser(_MeasuredUser):

@@ -19,7 +19,7 @@ ALLOWED = {
     "analytics": {"collector", "tracer.semconv"},
     "replay": {"tracer", "collector"},
     "dashboards": {"analytics", "collector"},
-    "loadtest": {"tracer", "analytics"},
+    "loadtest": {"tracer", "analytics", "collector"},
 }
 # What an agent that only traces has installed, besides the standard library.
 TRACER_THIRD_PARTY = {"opentelemetry", "typing_extensions"}
