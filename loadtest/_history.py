@@ -9,6 +9,7 @@ and its report is written to a file, and the command says where it went.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,11 +30,29 @@ STORE_TIMEOUT_S = 10.0
 
 
 @contextmanager
+def _quiet_driver() -> Iterator[None]:
+    """clickhouse-connect logs a failed connection before raising; the one-line error we
+    print says it already."""
+    driver = logging.getLogger("clickhouse_connect")
+    level = driver.level
+    driver.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        driver.setLevel(level)
+
+
+def _connect() -> Store:
+    with _quiet_driver():
+        return Store.connect(timeout_s=STORE_TIMEOUT_S)
+
+
+@contextmanager
 def connect() -> Iterator[Store]:
     """The configured database (migrated); :class:`InputError` in one line if there is none
     or it does not answer."""
     try:
-        store = Store.connect(timeout_s=STORE_TIMEOUT_S)
+        store = _connect()
     except (AgentflightStorageError, ClickHouseError, ValueError, OSError) as exc:
         raise InputError(_one_line(exc)) from None
     try:
@@ -60,7 +79,7 @@ def keep_report(report: dict[str, Any], json_out: str | None) -> list[str]:
         lines.append(f"report written to {json_out}")
     run_id = report["run_id"]
     try:
-        store = Store.connect(timeout_s=STORE_TIMEOUT_S)
+        store = _connect()
     except StorageUnavailableError as exc:
         stored, reason = False, f"no database ({_one_line(exc)})"
     except (AgentflightStorageError, ClickHouseError, ValueError, OSError) as exc:

@@ -2,7 +2,8 @@
 
 Each level is measured on its own: it is applied (:class:`~loadtest.shapes.LevelShape`),
 held for ``--level-duration`` (longer, once, when its confidence interval straddles an
-objective and a few more requests are likely to decide it), then no new request is started
+objective and a few more requests are likely to decide it; shorter when the requests so far
+already miss an objective beyond doubt), then no new request is started
 and the level's last requests are waited for (at most ``--timeout`` plus a grace) before it
 is decided and the next level begins, so the load of one level never leaks into the next
 one's figures.
@@ -37,6 +38,8 @@ DRAIN_GRACE_S = 2.0
 MAX_RATE_USERS = 1000
 MAX_EXTENSION = 3.0
 """An undecided level is measured on for at most this many more level durations."""
+MIN_LEVEL_S = 1.0
+"""A level that already failed beyond doubt ends early, but not before this."""
 
 
 def poisson_offsets(rate: float, seconds: float, rng: random.Random) -> list[float]:
@@ -69,7 +72,19 @@ def _wait(state: _Run, shape: LevelShape, index: int, until: float, *, drain: bo
         if now - last_progress >= PROGRESS_EVERY_S:
             last_progress = now
             state.progress(index, runner, sum(inflight.values()), now)
+            if not drain and _failed_already(state, stage, now):
+                return
         gevent.sleep(TICK_S)
+
+
+def _failed_already(state: _Run, stage: StageStats, now: float) -> bool:
+    """A level whose requests so far already miss an objective beyond doubt (after
+    :data:`MIN_LEVEL_S`) ends early: more of them would not change its verdict."""
+    spec = state.plan.search
+    assert spec is not None and stage.started_at is not None
+    if now - stage.started_at < MIN_LEVEL_S:
+        return False
+    return decide_level(state.plan.objectives, stage, spec.attainment).verdict == "failed"
 
 
 def _extension(state: _Run, stage: StageStats) -> float:

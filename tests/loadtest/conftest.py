@@ -28,16 +28,25 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from tests.collector.conftest import start_collector
 from tests.conftest import REPO_ROOT
+
+__all__ = ["start_collector"]  # the collector tests' fixture: a real collector, on `store`
 
 AGENTFLIGHT = str(Path(sys.executable).with_name("agentflight"))
 
 
+_DATABASE_SETTINGS = ("AGENTFLIGHT_CLICKHOUSE_URL", "AGENTFLIGHT_DATABASE", "AGENTFLIGHT_DATA_DIR")
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: this checkout's code first on its path (an
-    editable install elsewhere would otherwise win in a temporary working directory)."""
+    editable install elsewhere would otherwise win in a temporary working directory), and
+    no database unless ``extra`` names one (a developer's own must never be written to)."""
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    inherited = {k: v for k, v in os.environ.items() if k not in _DATABASE_SETTINGS}
+    no_database = {"AGENTFLIGHT_DATA_DIR": os.devnull + "/no-database"}
+    return {**inherited, **no_database, "PYTHONPATH": path, **extra}
 
 
 AZURE_TRACES = REPO_ROOT.parent / "shared" / "data" / "azure-llm-inference-2023"
