@@ -7,6 +7,9 @@
    sustains against the simulator on this machine, over a few user counts. CPU use of both
    processes says which one was the limit (on a machine shared with other work, neither
    may be: the load average is printed first).
+3. Planning a recorded replay: the largest recording ``--shape recorded`` takes (500,000
+   calls) through ``--multiplier 2`` into an arrival schedule, against the same recording
+   at ``--multiplier 1`` as the baseline: seconds and peak memory.
 
 Run: ``.venv/bin/python benchmarks/bench_loadtest.py`` (about a minute). Locust
 monkey-patches this process, so it is imported first, in ``main``.
@@ -138,6 +141,34 @@ def bench_throughput(user_base: type) -> None:
     print(f"  highest sustained: {best[0]:.0f} requests/s at {best[1]} users")
 
 
+def bench_recorded_plan() -> None:
+    import random
+    import tracemalloc
+
+    from loadtest._recorded import MAX_RECORDED_CALLS
+    from loadtest._trace import ArrivalSchedule, TraceRow, multiply
+
+    rng = random.Random(1)
+    rows, offset = [], 0.0
+    for _ in range(MAX_RECORDED_CALLS):
+        rows.append(TraceRow(offset, rng.randint(50, 4000), rng.randint(1, 800), model="m"))
+        offset += rng.expovariate(6.0)  # 500,000 calls over about a day
+    print(f"recorded replay plan: {len(rows):,} calls over {offset / 3600:.1f} h")
+    for multiplier in (1.0, 2.0):
+        began = time.perf_counter()
+        schedule = ArrivalSchedule(multiply(rows, multiplier), 60.0, 10.0)
+        elapsed = time.perf_counter() - began
+        del schedule
+        tracemalloc.start()  # a second pass for memory: tracing slows allocation down
+        schedule = ArrivalSchedule(multiply(rows, multiplier), 60.0, 10.0)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(
+            f"  x{multiplier:g}: {len(schedule):,} arrivals in {schedule.stage_count} stages, "
+            f"{elapsed:.2f} s, peak {peak / 2**20:.0f} MiB"
+        )
+
+
 def main() -> None:
     import locust  # first: it monkey-patches this process before anything opens sockets
     from locust import constant
@@ -157,6 +188,7 @@ def main() -> None:
     )
     bench_ttft_error(Base)
     bench_throughput(Base)
+    bench_recorded_plan()
 
 
 if __name__ == "__main__":

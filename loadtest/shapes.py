@@ -100,6 +100,9 @@ class LevelShape(LoadTestShape):
     ``applied_at`` says when. :meth:`pause` stops sending; :meth:`finish` ends the run.
     """
 
+    pausable = True
+    """Users waiting to send an arrival drop it when :meth:`pause` swaps the schedule."""
+
     def __init__(self) -> None:
         super().__init__()
         self.stage_index: int | None = None
@@ -107,7 +110,7 @@ class LevelShape(LoadTestShape):
         self.users = 0
         self.applied_at: float | None = None
         self._pending: tuple[int, int, list[float] | None, Arrival | None] | None = None
-        self._rate = False
+        self._most_users = 0
         self._done = False
 
     def start_level(
@@ -123,14 +126,13 @@ class LevelShape(LoadTestShape):
         self._pending = (index, users, offsets_s, template)
 
     def pause(self) -> None:
-        """No new requests: a rate level's arrivals are cut, a concurrency level's users
+        """No new requests: a rate level's arrivals not sent yet are dropped, and the users
         stopped at the next tick (their requests in flight finish). Requests started from
         now on belong to no level."""
         self._pending = None
         self.schedule = None
         self.stage_index = None
-        if not self._rate:
-            self.users = 0
+        self.users = 0
 
     def finish(self) -> None:
         self._done = True
@@ -142,7 +144,6 @@ class LevelShape(LoadTestShape):
             index, users, offsets, template = self._pending
             self._pending = None
             now = self.get_run_time()
-            self._rate = offsets is not None
             if offsets is not None and template is not None:
                 self.schedule = LevelArrivals(
                     [
@@ -159,4 +160,6 @@ class LevelShape(LoadTestShape):
                 )
             self.stage_index, self.users = index, users
             self.applied_at = time.time()
-        return self.users, float(max(self.users, 1) * 10)
+            self._most_users = max(self._most_users, users)
+        # Start (or stop) a level's users within a tenth of a second.
+        return self.users, float(max(self._most_users, 1) * 10)

@@ -39,6 +39,8 @@ __all__ = [
     "synthetic_prompt",
 ]
 
+PAUSE_CHECK_S = 0.25
+"""How often a user waiting to send a search level's arrival checks the level still runs."""
 _FILLER = (
     "Summarise the incident report below for the on-call engineer and list the next steps. "
     "The checkout service returned errors after the deploy; latency rose in two regions. "
@@ -273,9 +275,8 @@ class TraceChatUser(OpenAIChatUser):
         if arrival is None:
             gevent.sleep(0.5)
             return
-        delay = arrival.due_s - shape.get_run_time()
-        if delay > 0:
-            gevent.sleep(delay)
+        if not self._wait_until_due(shape, schedule, arrival.due_s):
+            return
         messages = arrival.messages or [
             {"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}
         ]
@@ -286,6 +287,21 @@ class TraceChatUser(OpenAIChatUser):
             model=arrival.model,
             stream=arrival.stream,
         )
+
+    @staticmethod
+    def _wait_until_due(shape: Any, schedule: Any, due_s: float) -> bool:
+        """Sleep until ``due_s``; ``False`` if a capacity search's level ended meanwhile
+        (its shape swaps the schedule), so the arrival must not be sent."""
+        if not getattr(shape, "pausable", False):
+            delay = due_s - shape.get_run_time()
+            if delay > 0:
+                gevent.sleep(delay)
+            return True
+        while (delay := due_s - shape.get_run_time()) > 0:
+            gevent.sleep(min(delay, PAUSE_CHECK_S))
+            if shape.schedule is not schedule:
+                return False
+        return shape.schedule is schedule
 
 
 class AgentHttpUser(_MeasuredUser):

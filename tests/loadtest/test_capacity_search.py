@@ -10,18 +10,18 @@ from loadtest import Capacity, predict
 from tests.loadtest.conftest import GateRun, Simulator
 
 # Hidden reasoning tokens make TTFT grow linearly with the batch: each of the 10 reasoning
-# steps lasts 5 ms per sequence decoding, so TTFT = 10 + 10 * 5 * users ms (64 slots: no
-# queueing). 4 users: 210 ms; 5 users: 260 ms.
+# steps lasts 8 ms per sequence decoding, so TTFT = 10 + 10 * 8 * users ms (64 slots: no
+# queueing). 2 users: 170 ms; 3 users: 250 ms. The objective sits 40 ms from both.
 MODEL = {
     "max_batch": 64,
     "prefill_base_ms": 10,
     "prefill_ms_per_token": 0,
     "tbt_base_ms": 0,
-    "tbt_slope_ms": 5,
+    "tbt_slope_ms": 8,
     "reasoning_tokens": 10,
     "output_tokens": 2,
 }
-SLO_MS = 235
+SLO_MS = 210
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +38,10 @@ def test_a_concurrency_search_finds_where_ttft_p95_crosses_the_slo(
         for users in range(1, 64)
         if predict(capacity, users, prompt_tokens=16, output_tokens=2).ttft_ms < SLO_MS
     )
-    assert expected == 4
+    assert expected == 2
     run = run_gate(
         *("--target", sim.url, "--model", "linear", "--prompt-tokens", "16"),
-        *("--search", "concurrency", "--search-from", "2", "--max", "6"),
+        *("--search", "concurrency", "--max", "4"),
         *("--slo", f"ttft_p95<{SLO_MS}ms", "--level-duration", "4s", "--timeout", "5s"),
     )
     assert run.code == 0, run.stdout + run.stderr
@@ -53,7 +53,7 @@ def test_a_concurrency_search_finds_where_ttft_p95_crosses_the_slo(
     assert found["value"] <= expected < found["upper"]  # the search errs on the safe side
     assert report["capacity_users"] == found["value"] and report["verdict"] == "passed"
     levels = {level["level"]: level for level in found["levels"]}
-    assert list(levels) == [2, 4, 6, 5]  # doubled to --max, then bisected
+    assert list(levels) == [1, 2, 4, 3]  # doubled until a level failed, then bisected
     for users, level in levels.items():
         predicted = predict(capacity, users, prompt_tokens=16, output_tokens=2).ttft_ms
         assert level["verdict"] == ("passed" if predicted < SLO_MS else "failed")
@@ -65,8 +65,8 @@ def test_a_concurrency_search_finds_where_ttft_p95_crosses_the_slo(
         else:  # the whole interval over it; every request missed it
             assert low >= SLO_MS and level["goodput_per_s"] == 0
         assert check["observed"] >= 0.95 * predicted  # never early
-    assert [stage["users"] for stage in report["stages"]] == [2, 4, 6, 5]
-    assert "CAPACITY: 4 users, within 1 users; the SLO breaks at 5 users" in run.stdout
+    assert [stage["users"] for stage in report["stages"]] == [1, 2, 4, 3]
+    assert "CAPACITY: 2 users, within 1 users; the SLO breaks at 3 users" in run.stdout
 
 
 def test_a_search_whose_first_level_cannot_decide_is_inconclusive(

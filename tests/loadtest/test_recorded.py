@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from collector import Store
-from loadtest import InputError, TraceRow
+from loadtest import GateOptions, InputError, TraceRow
+from loadtest import run_gate as run_gate_in_process
 from loadtest._completions import count_tokens
 from loadtest._recorded import to_openai_messages
 from loadtest._trace import ArrivalSchedule, multiply
@@ -291,38 +292,51 @@ def _one_line_error(done: subprocess.CompletedProcess[str] | GateRun, fragment: 
 
 
 def test_bad_recorded_selections_and_a_missing_database_are_one_line(
-    store: Store, run_gate: Callable[..., GateRun], tmp_path: Path
+    store: Store, run_gate: Callable[..., GateRun], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.insert_spans(
         [_llm_row(datetime.now(UTC) - timedelta(minutes=5), "support", "gpt-4o-mini")],
         column_oriented=False,
     )
     target = ("--target", "http://127.0.0.1:9/v1", "--shape", "recorded")
-    empty = run_gate(*target, "--since", "2h", "--until", "1h", env=_db_env(store))
-    _one_line_error(empty, "no recorded LLM calls between")
+    # The command: one line on stderr, exit 2, before any load (nothing listens at --target).
     quiet = run_gate(*target, "--since", "1h", "--service", "billing", env=_db_env(store))
-    _one_line_error(quiet, "for service 'billing'")
-    no_content = run_gate(*target, "--since", "1h", "--messages", "recorded", env=_db_env(store))
-    _one_line_error(no_content, "none of the 1 recorded LLM calls")
-    down = run_gate(
-        *target, "--since", "1h", env={"AGENTFLIGHT_CLICKHOUSE_URL": "http://127.0.0.1:9"}
-    )
-    _one_line_error(down, "cannot reach ClickHouse at http://127.0.0.1:9")
-    nothing = run_gate(*target, "--since", "1h", env={"AGENTFLIGHT_DATA_DIR": str(tmp_path)})
-    _one_line_error(nothing, "no ClickHouse server: none is running on")
+    _one_line_error(quiet, "no recorded LLM calls between")
+    assert "for service 'billing'" in quiet.stderr
+    dead = {"AGENTFLIGHT_CLICKHOUSE_URL": "http://127.0.0.1:9"}
     for args in (("list",), ("show", "abc")):
-        _one_line_error(
-            _cli(*args, env={"AGENTFLIGHT_CLICKHOUSE_URL": "http://127.0.0.1:9"}, cwd=tmp_path),
-            "cannot reach ClickHouse",
-        )
-    _one_line_error(
-        _cli("show", "nope", env=_db_env(store), cwd=tmp_path), "no load-test run 'nope'"
-    )
+        _one_line_error(_cli(*args, env=dead, cwd=tmp_path), "cannot reach ClickHouse at")
+    unknown = _cli("show", "nope", env=_db_env(store), cwd=tmp_path)
+    _one_line_error(unknown, f"no load-test run 'nope' in ClickHouse database {store.database}")
     empty_list = _cli("list", env=_db_env(store), cwd=tmp_path)
     assert empty_list.returncode == 0
     assert f"No load-test runs stored in ClickHouse database {store.database} yet." in (
         empty_list.stdout
     )
+
+    # The same checks in this process (the command prints their message and exits 2).
+    def refused(env: dict[str, str], **options: Any) -> str:
+        for name in ("AGENTFLIGHT_CLICKHOUSE_URL", "AGENTFLIGHT_DATABASE"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AGENTFLIGHT_DATA_DIR", str(tmp_path / "no-database"))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        merged = {"target": "http://127.0.0.1:9/v1", "shape": "recorded", **options}
+        with pytest.raises(InputError) as caught:
+            run_gate_in_process(GateOptions(**merged))
+        message = str(caught.value)
+        assert "\n" not in message
+        return message
+
+    db = _db_env(store)
+    assert refused(db, since="2h", until="1h").startswith("no recorded LLM calls between")
+    assert "for agent 'shop'" in refused(db, since="1h", agent="shop")
+    assert "for model 'gpt-4o'" in refused(db, since="1h", model="gpt-4o")
+    assert refused(db, since="1h", messages="recorded").startswith(
+        "--messages recorded: none of the 1 recorded LLM calls"
+    )
+    assert refused(dead, since="1h").startswith("cannot reach ClickHouse at http://127.0.0.1:9")
+    assert refused({}, since="1h").startswith("no ClickHouse server: none is running on")
 
 
 def _llm_row(start: datetime, service: str, model: str) -> list[Any]:

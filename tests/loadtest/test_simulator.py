@@ -193,15 +193,14 @@ async def _measure(client: openai.AsyncOpenAI, concurrency: int, rounds: int) ->
             stream = await client.chat.completions.create(
                 model="capacity", messages=MESSAGES, stream=True
             )
-            last = None
+            stamps = []
             async for chunk in stream:
                 if chunk.choices and chunk.choices[0].delta.content:
-                    now = time.perf_counter()
-                    if last is None:
-                        ttft.append((now - start) * 1000)
-                    else:
-                        tbt.append((now - last) * 1000)
-                    last = now
+                    stamps.append(time.perf_counter())
+            ttft.append((stamps[0] - start) * 1000)
+            # The mean gap of the stream: a late client reads chunks in bursts (gaps of 0
+            # and long ones), but cannot read the last chunk before it was due.
+            tbt.append((stamps[-1] - stamps[0]) * 1000 / (len(stamps) - 1))
 
     await asyncio.gather(*(one_client() for _ in range(concurrency)))
     return statistics.median(ttft), statistics.median(tbt)
