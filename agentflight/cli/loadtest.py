@@ -10,11 +10,7 @@ import typer
 
 import loadtest
 
-app = typer.Typer(
-    help="Rehearse load against an LLM endpoint, gated by SLOs; list and show stored runs.",
-    invoke_without_command=True,
-    no_args_is_help=False,
-)
+app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
 
 _RECORDED = "Recorded traffic (--shape recorded)"
 _SEARCH = "Capacity search (--search)"
@@ -45,8 +41,8 @@ def loadtest_command(
     stages: Annotated[
         str | None,
         typer.Option(
-            help="ramp: USERS:SECONDS,... [default: 10:60,25:60,50:60,100:60]; recorded: cut "
-            "points in recorded time, e.g. 6h,12h.",
+            help="ramp: USERS:SECONDS,... (default 10:60,25:60,50:60,100:60); recorded: cut "
+            "points after the first recorded call, e.g. 6h,12h.",
             show_default=False,
         ),
     ] = None,
@@ -73,7 +69,7 @@ def loadtest_command(
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option(help="End of the recorded window [default: now].", rich_help_panel=_RECORDED),
+        typer.Option(help="End of the recorded window (default: now).", rich_help_panel=_RECORDED),
     ] = None,
     service: Annotated[
         str | None, typer.Option(help="Only this service's LLM calls.", rich_help_panel=_RECORDED)
@@ -110,14 +106,14 @@ def loadtest_command(
         float | None,
         typer.Option(
             "--max",
-            help="Highest level tried [default: 256 users, 256 req/s].",
+            help="Highest level tried (default 256).",
             rich_help_panel=_SEARCH,
         ),
     ] = None,
     tolerance: Annotated[
         str | None,
         typer.Option(
-            help="Stop bisecting at this width: users, req/s or a % [default: 1 user, 10%].",
+            help="Stop bisecting at this width: users, req/s or a % (default 1 user, 10%).",
             rich_help_panel=_SEARCH,
         ),
     ] = None,
@@ -147,10 +143,11 @@ def loadtest_command(
         str | None, typer.Option(help="Write Locust's CSV stats to PREFIX_stats.csv, ...")
     ] = None,
 ) -> None:
-    """Ramp load against an LLM endpoint; exit 0 only if every stage meets every SLO.
+    """Rehearse load against an LLM endpoint, gated by SLOs: a ramp, a trace or recorded
+    traffic replayed, or a capacity search. `list` and `show` read the stored runs.
 
     Exit codes: 0 passed, 1 an SLO breached (or the run stopped early), 3 a capacity search
-    was inconclusive, 2 bad input. Subcommands: list, show.
+    was inconclusive, 2 bad input.
     """
     if ctx.invoked_subcommand is not None:
         return
