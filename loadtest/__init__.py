@@ -4,13 +4,17 @@
   :func:`create_app` (the ASGI app), with a :class:`SimulatorProfile` of per-model
   :class:`Capacity`; :func:`predict` gives the latencies its capacity model implies.
 - The gate: :func:`run_gate` with :class:`GateOptions` runs Locust headless in a worker
-  process and returns the exit code.
+  process (a ramp, a trace or recorded traffic replayed, or a capacity search) and returns
+  the exit code.
+- Stored runs (the ``loadtest_runs`` table, through the collector's store):
+  :func:`save_run`, :func:`list_runs`, :func:`find_run`; :func:`print_runs` and
+  :func:`print_run` are ``agentflight loadtest list`` and ``show``.
 - Locust classes for your own locustfiles live in :mod:`loadtest.users` and
   :mod:`loadtest.shapes`. They import Locust, which gevent-monkey-patches the process, so
   this package never imports them itself.
 
-``create_app``, ``serve``, ``running_simulator``, ``run_gate`` and ``GateError`` load on
-first use: importing ``loadtest`` stays cheap and safe to do before Locust's monkey-patching.
+The simulator, the gate and the stored runs load on first use: importing ``loadtest`` stays
+cheap and safe to do before Locust's monkey-patching.
 """
 
 from __future__ import annotations
