@@ -97,6 +97,11 @@ def test_every_request_is_traced_with_the_run_id_and_its_stage(
     assert span[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ["length"]
     assert 0 < span[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] < 1
     assert span[semconv.LLM_TBT_COUNT] == 3 and span[semconv.LLM_CHUNK_COUNT] == 4
+    assert span[semconv.LLM_STREAMED] is True
+    # The tracer's own TBT summary and gap histogram (3 gaps), which analytics pools.
+    histogram = dict(part.split(":") for part in span[semconv.LLM_TBT_HISTOGRAM].split(","))
+    assert sum(int(n) for n in histogram.values()) == 3
+    assert 0 < span[semconv.LLM_TBT_P50_MS] <= span[semconv.LLM_TBT_MAX_MS]
     assert span[semconv.GEN_AI_RESPONSE_ID].startswith("chatcmpl-sim")
     assert semconv.GEN_AI_INPUT_MESSAGES not in span  # synthetic prompts are not captured
 
