@@ -58,6 +58,7 @@ _TTL_COLUMNS = {
     "otel_traces_trace_id_ts": "Start",
     "genai_spans": "toDateTime(timestamp)",
     "genai_minutes": "minute",
+    "genai_content": "toDateTime(timestamp)",
 }
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")

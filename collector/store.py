@@ -129,6 +129,18 @@ LIMIT {limit:UInt32}
 """
 )
 
+# One trace's captured content (genai_content, migration 0006), one row per span.
+_TRACE_CONTENT_SQL = """
+SELECT span_id, toUnixTimestamp64Nano(timestamp) AS start_ns, project, input, output,
+       input_messages, output_messages, system_instructions, tool_definitions, display_input,
+       display_output, truncated, attributes
+FROM {db:Identifier}.genai_content FINAL
+WHERE trace_id = {trace_id:String}
+  AND ({span_id:String} = '' OR span_id = {span_id:String})
+  AND ({project:String} = '' OR project = {project:String})
+ORDER BY timestamp, span_id
+"""
+
 
 class Store:
     """A connection to agentflight's ClickHouse database."""
@@ -328,6 +340,20 @@ class Store:
         result = self.query(_TRACE_DETAIL_SQL, params, limits)
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def trace_content(
+        self, trace_id: str, project: str | None = None, *, span_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The captured content of one trace's spans, by span id (only spans that have any).
+
+        Read from ``genai_content`` (keyed by trace id, then span id), never from the
+        ``SpanAttributes`` maps; with ``span_id``, that one span's content.
+        """
+        params = {"trace_id": trace_id, "span_id": span_id or "", "project": project or ""}
+        result = self.query(_TRACE_CONTENT_SQL, params)
+        names = result.column_names
+        rows = (dict(zip(names, row, strict=True)) for row in result.result_rows)
+        return {row["span_id"]: row for row in rows}
 
     def list_traces(
         self,

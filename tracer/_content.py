@@ -1,17 +1,26 @@
-"""Content capture: values to JSON, redaction, the per-value cap and its bookkeeping."""
+"""Content capture: values to JSON, redaction, the per-value cap and its bookkeeping.
+
+Each captured value has a display form (plain JSON, redacted, cut to ``max_content_chars``)
+and, for agent, route and skill arguments and results and LLM requests, an exact typed form
+(``tracer.exact``; redacted unless ``redact_exact`` is off, bounded by ``max_exact_chars``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
 import json
+import pathlib
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any, Final
 
 from opentelemetry.trace import Span
 
-from . import semconv
+from . import exact, semconv
 from ._errors import internal_error
 from ._settings import Settings
 
@@ -69,6 +78,10 @@ def _default(value: Any) -> Any:
         return list(value)
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", "replace")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID, pathlib.PurePath)):
+        return str(value)
     return safe_repr(value)
 
 
@@ -82,15 +95,15 @@ def safe_repr(value: Any, limit: int = 1000) -> str:
 
 
 # Built once: ``json.dumps`` with options would build a new encoder on every call.
-_ENCODER = json.JSONEncoder(default=_default, ensure_ascii=False, separators=(",", ":"))
+_encode_json = exact.compact_encoder(_default)
 
 
 def to_json(value: Any) -> str:
     """Serialise ``value`` as compact JSON; parts that cannot be serialised become reprs."""
     try:
-        return _ENCODER.encode(value)
+        return _encode_json(value)
     except (ValueError, TypeError, RecursionError):  # circular structures, bad keys
-        return _ENCODER.encode(safe_repr(value))
+        return _encode_json(safe_repr(value))
 
 
 def prepare(text: str, key: str, settings: Settings) -> tuple[str, bool]:
@@ -108,28 +121,143 @@ def prepare(text: str, key: str, settings: Settings) -> tuple[str, bool]:
     return text, False
 
 
-def capture(span: Span, key: str, value: Any, settings: Settings) -> None:
-    """Record ``value`` as JSON under ``key`` if content capture is on (redacted, capped)."""
-    if settings.capture_content:
-        _record(span, key, value, True, settings)
+class Json(str):
+    """Text that is already JSON: content values of this type are not serialised again."""
+
+    __slots__ = ()
 
 
-def capture_text(span: Span, key: str, text: str, settings: Settings) -> None:
-    """Record a plain string under ``key`` if content capture is on (redacted, capped)."""
-    if settings.capture_content:
-        _record(span, key, text, False, settings)
+def encode_pair(value: Any) -> tuple[str, str]:
+    """The display JSON and the exact typed JSON of ``value`` (before redaction).
+
+    Plain JSON data (the common case) is serialised once, and both are the same string.
+    """
+    tree = exact.encode(value)
+    if tree is value:
+        text = to_json(value)
+        return text, text
+    return to_json(value), exact.dumps_tree(tree)
 
 
-def _record(span: Span, key: str, value: Any, as_json: bool, settings: Settings) -> None:
-    # A value whose serialisation or redaction fails is left out, never recorded unredacted.
+def encode_request(request: Mapping[str, Any]) -> tuple[str, Json | None]:
+    """The exact typed JSON of an LLM request and the display JSON of its ``tools``.
+
+    Each field is serialised once; the tool definitions' text serves both forms.
+    """
+    parts = []
+    tools_display: Json | None = None
+    for name, value in request.items():
+        if name == exact.TAG:
+            continue  # would read as a type tag
+        if name == "tools":
+            display, text = encode_pair(value)
+            tools_display = Json(display)
+        else:
+            text = exact.dumps(value)
+        parts.append(f"{exact.dumps(name)}:{text}")
+    return "{" + ",".join(parts) + "}", tools_display
+
+
+def prepare_exact(text: str, key: str, settings: Settings) -> tuple[str, bool]:
+    """Bound, then redact one exact form; returns the text and whether it was omitted.
+
+    A form longer than ``max_exact_chars`` is replaced by the ``omitted`` marker (a cut
+    JSON document could not be rebuilt). Redaction applies unless ``redact_exact`` is off.
+    """
+    limit = settings.max_exact_chars
+    if len(text) > limit:
+        return exact.omitted(len(text), limit), True
+    if settings.redact_exact:
+        if settings.redact is not None:
+            text = settings.redact(text, key)
+            if not isinstance(text, str):
+                raise TypeError(f"redact hook returned {type(text).__name__}, expected str")
+        text = redact_builtin(text)
+    return text, False
+
+
+def _add(
+    attributes: dict[str, Any],
+    cut_keys: list[str],
+    key: str,
+    text: str,
+    settings: Settings,
+    is_exact: bool = False,
+) -> None:
+    """Prepare one captured text into ``attributes``; a failure leaves it out."""
     try:
-        text, cut = prepare(to_json(value) if as_json else str(value), key, settings)
+        text, cut = (prepare_exact if is_exact else prepare)(text, key, settings)
     except Exception as exc:
         internal_error(exc, f"capturing {key}")
         return
-    span.set_attribute(key, text)
+    attributes[key] = text
     if cut:
-        mark_truncated(span, key)
+        cut_keys.append(key)
+
+
+def add_pair(
+    attributes: dict[str, Any],
+    cut_keys: list[str],
+    display_key: str,
+    exact_key: str,
+    value: Any,
+    settings: Settings,
+) -> None:
+    """Add ``value``'s display form under ``display_key`` and exact form under ``exact_key``."""
+    try:
+        display, exact_text = encode_pair(value)
+    except Exception as exc:
+        internal_error(exc, f"capturing {display_key}")
+        return
+    _add(attributes, cut_keys, display_key, display, settings)
+    if (
+        exact_text is display
+        and settings.redact is None
+        and settings.redact_exact
+        and display_key in attributes
+        and display_key not in cut_keys
+        and len(exact_text) <= settings.max_exact_chars
+    ):
+        # The same text, fully redacted by the built-in patterns already: no second pass.
+        attributes[exact_key] = attributes[display_key]
+        return
+    _add(attributes, cut_keys, exact_key, exact_text, settings, is_exact=True)
+
+
+def capture_pair(
+    span: Span, display_key: str, exact_key: str, value: Any, settings: Settings
+) -> None:
+    """Record ``value`` for display and in its exact form, if content capture is on."""
+    if not settings.capture_content:
+        return
+    attributes: dict[str, Any] = {}
+    cut_keys: list[str] = []
+    add_pair(attributes, cut_keys, display_key, exact_key, value, settings)
+    _set(span, attributes, cut_keys)
+
+
+def capture_exact(span: Span, key: str, value: Any, settings: Settings) -> None:
+    """Record only the exact form of ``value`` under ``key``, if content capture is on."""
+    if not settings.capture_content:
+        return
+    try:
+        text = exact.dumps(value)
+    except Exception as exc:
+        internal_error(exc, f"capturing {key}")
+        return
+    attributes: dict[str, Any] = {}
+    cut_keys: list[str] = []
+    _add(attributes, cut_keys, key, text, settings, is_exact=True)
+    _set(span, attributes, cut_keys)
+
+
+def capture_text(span: Span, key: str, text: str, settings: Settings) -> None:
+    """Record a plain string under ``key`` (redacted, capped), whether capture is on or not:
+    callers decide whether the text is content."""
+    attributes: dict[str, Any] = {}
+    cut_keys: list[str] = []
+    _add(attributes, cut_keys, key, text, settings)
+    _set(span, attributes, cut_keys)
 
 
 def set_with_content(
@@ -137,19 +265,26 @@ def set_with_content(
     attributes: dict[str, Any],
     content: Mapping[str, Any],
     settings: Settings,
+    exact_texts: Mapping[str, str] | None = None,
 ) -> None:
-    """Set ``attributes`` plus the captured ``content`` values (as JSON) in one call."""
-    cut_keys = []
+    """Set ``attributes`` plus the captured ``content`` values (as JSON; ``Json`` values as
+    they are) and exact forms (``exact_texts``, already typed JSON) in one call."""
+    cut_keys: list[str] = []
     if settings.capture_content:
         for key, value in content.items():
             try:
-                text, cut = prepare(to_json(value), key, settings)
+                text = value if type(value) is Json else to_json(value)
             except Exception as exc:
                 internal_error(exc, f"capturing {key}")
                 continue
-            attributes[key] = text
-            if cut:
-                cut_keys.append(key)
+            _add(attributes, cut_keys, key, text, settings)
+        if exact_texts:
+            for key, text in exact_texts.items():
+                _add(attributes, cut_keys, key, text, settings, is_exact=True)
+    _set(span, attributes, cut_keys)
+
+
+def _set(span: Span, attributes: dict[str, Any], cut_keys: list[str]) -> None:
     if attributes:
         span.set_attributes(attributes)
     for key in cut_keys:
@@ -157,7 +292,7 @@ def set_with_content(
 
 
 def mark_truncated(span: Span, key: str) -> None:
-    """Add ``key`` to the span's JSON list of truncated attribute keys."""
+    """Add ``key`` to the span's JSON list of truncated (or omitted) attribute keys."""
     attributes = getattr(span, "attributes", None) or {}
     existing = attributes.get(semconv.CONTENT_TRUNCATED)
     keys: list[str] = json.loads(existing) if isinstance(existing, str) else []

@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import semconv
 from ._binding import MISSING, ParamReader, signature
-from ._content import set_with_content
+from ._content import encode_request, set_with_content
 from ._fingerprint import add_fingerprint
 from ._inflight import INFLIGHT
 from ._messages import (
@@ -30,12 +30,16 @@ from ._messages import (
     system_instructions,
 )
 from ._response import (
+    CLIENT_OPTIONS,
+    LLM_REQUEST_FIELDS,
     OPENAI_PARAMETERS,
     REQUEST_PARAMETERS,
     USAGE_KEYS,
     completion_attributes,
+    given,
     is_truncated,
     looks_like_completion,
+    output_type,
     request_value,
 )
 from ._run import Run, Spec
@@ -52,6 +56,8 @@ if hasattr(os, "register_at_fork"):
 _USAGE_KEYS = frozenset(USAGE_KEYS)
 _MESSAGE_PARAMS = ("messages", "prompt")
 _SYSTEM_PARAMS = ("system", "instructions", "system_prompt")
+_CAPTURED = ("response_format",)
+_REQUEST_FIELD_SET = frozenset(LLM_REQUEST_FIELDS)
 _NOT_A_STREAM, _SYNC, _ASYNC = 0, 1, 2
 _stream_kinds: dict[type, int] = {
     types.GeneratorType: _SYNC,
@@ -88,6 +94,8 @@ class LLMSpec(Spec):
         "parameters",
         "reader",
         "request",
+        "request_fields",
+        "var_keyword",
     )
     llm = True
 
@@ -115,11 +123,16 @@ class LLMSpec(Spec):
         # The OpenAI instrumentation (``enrich``) knows its arguments; user functions get
         # the unambiguous names only.
         self.parameters = OPENAI_PARAMETERS if enrich else REQUEST_PARAMETERS
+        sig = signature(fn)
         self.reader = ParamReader(
-            signature(fn), [*self.parameters, "model", *_MESSAGE_PARAMS, *_SYSTEM_PARAMS]
+            sig, [*self.parameters, "model", *_MESSAGE_PARAMS, *_SYSTEM_PARAMS, *_CAPTURED]
         )
         self.dynamic_model = model is None and "model" in self.reader
         self.request = tuple(n for n in self.parameters if n in self.reader)
+        # The exact request (content capture): named parameters, plus **kwargs if any.
+        params = sig.parameters if sig is not None else {}
+        self.request_fields = tuple(n for n in LLM_REQUEST_FIELDS if n in params)
+        self.var_keyword = any(p.kind is p.VAR_KEYWORD for p in params.values())
         self.enrich = enrich
         self.extra = extra
 
@@ -148,10 +161,37 @@ class LLMSpec(Spec):
                 converted = request_value(key, value)
                 if converted is not None:
                     attributes[key] = converted
+        response_format = reader.get("response_format", args, kwargs)
+        if response_format is not MISSING and given(response_format):
+            kind = output_type(response_format)
+            if kind is not None:
+                attributes[semconv.GEN_AI_OUTPUT_TYPE] = kind
         if self.extra is not None:
             attributes.update(self.extra(args, kwargs))
         add_fingerprint(attributes, reader, args, kwargs, _MESSAGE_PARAMS, _SYSTEM_PARAMS)
         return name, attributes, model or ""
+
+    def exact_request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The request as the call passed it, for the exact form (``agentflight.content.input``).
+
+        The OpenAI SDK's ``create`` takes the request body as keyword arguments: all of them
+        but the client-side options. An ``@llm`` function: the request fields it takes.
+        """
+        if self.enrich:
+            return {k: v for k, v in kwargs.items() if k not in CLIENT_OPTIONS and given(v)}
+        request: dict[str, Any] = {}
+        if self.model is not None:
+            request["model"] = self.model
+        reader = self.reader
+        for name in self.request_fields:
+            value = reader.get(name, args, kwargs)
+            if value is not MISSING and given(value):
+                request[name] = value
+        if self.var_keyword:
+            for name, value in kwargs.items():
+                if name in _REQUEST_FIELD_SET and name not in request and given(value):
+                    request[name] = value
+        return request
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         name, attributes, model = self._request(args, kwargs)
@@ -176,7 +216,12 @@ class LLMSpec(Spec):
         else:  # recording onto the enclosing chat span: this call's request wins
             attributes = self._request(args, kwargs)[1]
         content: dict[str, Any] = {}
+        exact_texts: dict[str, str] | None = None
         if run.settings.capture_content:
+            request_text, tools = encode_request(self.exact_request(args, kwargs))
+            exact_texts = {semconv.CONTENT_INPUT: request_text}
+            if tools is not None:
+                content[semconv.GEN_AI_TOOL_DEFINITIONS] = tools
             reader = self.reader
             for param in _MESSAGE_PARAMS:
                 value = reader.get(param, args, kwargs)
@@ -189,8 +234,8 @@ class LLMSpec(Spec):
                 if isinstance(value, (str, list)):
                     content[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system_instructions(value)
                     break
-        if attributes or content:
-            set_with_content(run.span, attributes, content, run.settings)
+        if attributes or content or exact_texts:
+            set_with_content(run.span, attributes, content, run.settings, exact_texts)
 
     def on_result(self, run: Run, value: Any) -> Any:
         kind = stream_kind(value)

@@ -30,6 +30,40 @@ OPENAI_PARAMETERS: Final[dict[str, str]] = {
     "n": semconv.GEN_AI_REQUEST_CHOICE_COUNT,
 }
 
+# What an LLM request's exact form records from an ``@llm`` function's arguments: the
+# OpenAI chat-completions body fields (``n`` only from the OpenAI SDK, as above) and the
+# prompt/system arguments ``@llm`` reads. The OpenAI instrumentation records every argument
+# of ``create`` except these client-side options.
+LLM_REQUEST_FIELDS: Final = (
+    "model", "messages", "prompt", "system", "instructions", "system_prompt",
+    "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens",
+    "max_output_tokens", "stop", "seed", "frequency_penalty", "presence_penalty",
+    "logit_bias", "logprobs", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls",
+    "response_format", "reasoning_effort", "reasoning", "verbosity", "stream",
+    "stream_options", "modalities", "audio", "prediction", "service_tier", "user",
+    "metadata", "store", "web_search_options", "extra_body",
+)  # fmt: skip
+CLIENT_OPTIONS: Final = frozenset({"extra_headers", "extra_query", "timeout"})
+_SENTINELS: Final = frozenset({"NotGiven", "Omit"})  # the OpenAI SDK's "not passed" values
+
+
+def given(value: Any) -> bool:
+    """Whether an argument was really passed (not one of the SDK's sentinel defaults)."""
+    return type(value).__name__ not in _SENTINELS
+
+
+def output_type(response_format: Any) -> str | None:
+    """``gen_ai.output.type`` from a ``response_format`` argument: ``json`` or ``text``."""
+    if isinstance(response_format, type):
+        return "json"  # a Pydantic model class, as ``parse()`` takes
+    kind = fields(response_format).get("type") if response_format is not None else None
+    if kind in ("json_object", "json_schema"):
+        return "json"
+    if kind == "text":
+        return "text"
+    return None
+
+
 USAGE_KEYS: Final = (
     semconv.GEN_AI_USAGE_INPUT_TOKENS,
     semconv.GEN_AI_USAGE_OUTPUT_TOKENS,

@@ -17,6 +17,8 @@ ENV_API_KEY: Final = "AGENTFLIGHT_API_KEY"
 ENV_PROJECT: Final = "AGENTFLIGHT_PROJECT"
 ENV_CAPTURE_CONTENT: Final = "AGENTFLIGHT_CAPTURE_CONTENT"
 ENV_MAX_CONTENT_CHARS: Final = "AGENTFLIGHT_MAX_CONTENT_CHARS"
+ENV_MAX_EXACT_CHARS: Final = "AGENTFLIGHT_MAX_EXACT_CHARS"
+ENV_REDACT_EXACT: Final = "AGENTFLIGHT_REDACT_EXACT"
 ENV_MAX_QUEUE_SIZE: Final = "AGENTFLIGHT_MAX_QUEUE_SIZE"
 ENV_EXPORT_TIMEOUT_MS: Final = "AGENTFLIGHT_EXPORT_TIMEOUT_MS"
 ENV_SHUTDOWN_TIMEOUT_MS: Final = "AGENTFLIGHT_SHUTDOWN_TIMEOUT_MS"
@@ -29,13 +31,15 @@ ENV_OTEL_BSP_MAX_QUEUE_SIZE: Final = "OTEL_BSP_MAX_QUEUE_SIZE"
 
 DEFAULT_ENDPOINT: Final = "http://127.0.0.1:4318"
 DEFAULT_MAX_CONTENT_CHARS: Final = 16_384
+DEFAULT_MAX_EXACT_CHARS: Final = 262_144
 DEFAULT_MAX_QUEUE_SIZE: Final = 2048
 DEFAULT_EXPORT_TIMEOUT_MS: Final = 10_000
 DEFAULT_SHUTDOWN_TIMEOUT_MS: Final = 5_000
 TRACES_PATH: Final = "/v1/traces"
 
 Redactor = Callable[[str, str], str]
-"""``redact(text, attribute_key) -> text``: called on every captured value before the cap."""
+"""``redact(text, attribute_key) -> text``: called on every captured value before the cap
+(and on the exact forms, ``agentflight.content.*``, unless ``redact_exact`` is false)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -52,6 +56,8 @@ class Settings:
     capture_content: bool = True
     max_content_chars: int = DEFAULT_MAX_CONTENT_CHARS
     redact: Redactor | None = None
+    max_exact_chars: int = DEFAULT_MAX_EXACT_CHARS
+    redact_exact: bool = True
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
     export_timeout_ms: int = DEFAULT_EXPORT_TIMEOUT_MS
     shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
@@ -163,6 +169,8 @@ def resolve_settings(
     capture_content: bool | None = None,
     max_content_chars: int | None = None,
     redact: Redactor | None = None,
+    max_exact_chars: int | None = None,
+    redact_exact: bool | None = None,
     max_queue_size: int | None = None,
     export_timeout_ms: int | None = None,
     shutdown_timeout_ms: int | None = None,
@@ -196,6 +204,15 @@ def resolve_settings(
             env,
         ),
         redact=_pick("redact", redact, (), None, _redactor, env),
+        max_exact_chars=_pick(
+            "max_exact_chars",
+            max_exact_chars,
+            (ENV_MAX_EXACT_CHARS,),
+            DEFAULT_MAX_EXACT_CHARS,
+            _positive_int,
+            env,
+        ),
+        redact_exact=_pick("redact_exact", redact_exact, (ENV_REDACT_EXACT,), True, _flag, env),
         max_queue_size=_pick(
             "max_queue_size",
             max_queue_size,

@@ -12,7 +12,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import semconv
 from ._binding import ArgBinder, qualified_name, signature
-from ._content import capture, capture_text, to_json
+from ._content import capture_exact, capture_pair, capture_text, to_json
 from ._run import Run, Spec
 from ._stats import StreamStats
 
@@ -44,17 +44,21 @@ class _CapturingSpec(Spec):
         self.output_key = output_key
 
     def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        if run.settings.capture_content:
-            capture(run.span, self.input_key, self.binder.bind(args, kwargs), run.settings)
+        settings = run.settings
+        if settings.capture_content:
+            bound = self.binder.bind(args, kwargs)
+            capture_pair(run.span, self.input_key, semconv.CONTENT_INPUT, bound, settings)
 
     def on_result(self, run: Run, value: Any) -> Any:
-        capture(run.span, self.output_key, value, run.settings)
+        settings = run.settings
+        if settings.capture_content:
+            capture_pair(run.span, self.output_key, semconv.CONTENT_OUTPUT, value, settings)
         return value
 
     def on_stream_end(
         self, run: Run, outcome: str, stats: StreamStats | None, items: list[Any]
     ) -> None:
-        capture(run.span, self.output_key, items, run.settings)
+        self.on_result(run, items)
 
 
 class AgentSpec(_CapturingSpec):
@@ -111,16 +115,22 @@ class SkillSpec(_CapturingSpec):
         )
 
 
-def route_target(value: Any) -> str:
-    """The chosen target as a label: strings as they are, enums by value, callables and
-    classes by qualified name, anything else as JSON."""
-    if isinstance(value, str):
-        return value
+def route_label(value: Any) -> str | None:
+    """The chosen target's name: strings as they are, enums by value, callables and classes
+    by qualified name; ``None`` for any other value (which is content, not a name)."""
     if isinstance(value, enum.Enum):
         return str(value.value)
+    if isinstance(value, str):
+        return value
     if callable(value) and hasattr(value, "__qualname__"):
         return str(value.__qualname__)
-    return to_json(value)
+    return None
+
+
+def route_target(value: Any) -> str:
+    """The chosen target as a label: its name (see ``route_label``), else its JSON."""
+    label = route_label(value)
+    return label if label is not None else to_json(value)
 
 
 class RouteSpec(_CapturingSpec):
@@ -135,8 +145,14 @@ class RouteSpec(_CapturingSpec):
         )
 
     def on_result(self, run: Run, value: Any) -> Any:
-        if run.settings.capture_content:
-            capture_text(run.span, semconv.ROUTE_TARGET, route_target(value), run.settings)
+        settings = run.settings
+        if settings.capture_content:
+            capture_text(run.span, semconv.ROUTE_TARGET, route_target(value), settings)
+            capture_exact(run.span, semconv.CONTENT_OUTPUT, value, settings)
+        else:
+            label = route_label(value)  # a target's name is not content: recorded anyway
+            if label is not None:
+                capture_text(run.span, semconv.ROUTE_TARGET, label, settings)
         return value
 
     def on_stream_end(

@@ -125,6 +125,21 @@ CONTENT_TRUNCATED: Final = "agentflight.content.truncated"
 REPLAY_OF: Final = "agentflight.replay.of"  # trace id of the recorded run
 REPLAY_RUN_ID: Final = "agentflight.replay.run_id"
 
+# Exact content for replay (agentflight's replay block): typed JSON, see ``tracer.exact``.
+CONTENT_INPUT: Final = "agentflight.content.input"  # agent/skill/route arguments, LLM request
+CONTENT_OUTPUT: Final = "agentflight.content.output"  # agent/skill/route return value
+GEN_AI_TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"  # JSON: the tools sent to the model
+GEN_AI_OUTPUT_TYPE: Final = "gen_ai.output.type"  # text, json: from response_format
+# Other instrumentations' content (prefixes of flattened names), read by genai_content.
+GEN_AI_REQUEST_PREFIX: Final = "gen_ai.request."
+OPENLLMETRY_PROMPT_PREFIX: Final = "gen_ai.prompt."
+OPENLLMETRY_COMPLETION_PREFIX: Final = "gen_ai.completion."
+OPENLLMETRY_FUNCTIONS_PREFIX: Final = "llm.request.functions."
+OPENINFERENCE_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."
+OPENINFERENCE_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."
+OPENINFERENCE_TOOLS_PREFIX: Final = "llm.tools."
+OPENINFERENCE_INVOCATION_PARAMETERS: Final = "llm.invocation_parameters"
+
 # Load-test runs.
 LOADTEST_RUN_ID: Final = "agentflight.loadtest.run_id"
 LOADTEST_STAGE: Final = "agentflight.loadtest.stage"

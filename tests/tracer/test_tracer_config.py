@@ -17,6 +17,7 @@ from tracer._runtime import STATE
 from tracer._settings import (
     DEFAULT_ENDPOINT,
     DEFAULT_MAX_CONTENT_CHARS,
+    DEFAULT_MAX_EXACT_CHARS,
     Settings,
     resolve_settings,
 )
@@ -41,6 +42,8 @@ def test_arguments_win_over_environment_which_wins_over_defaults() -> None:
         "AGENTFLIGHT_PROJECT": "env-project",
         "AGENTFLIGHT_CAPTURE_CONTENT": "false",
         "AGENTFLIGHT_MAX_CONTENT_CHARS": "100",
+        "AGENTFLIGHT_MAX_EXACT_CHARS": "5000",
+        "AGENTFLIGHT_REDACT_EXACT": "false",
         "AGENTFLIGHT_MAX_QUEUE_SIZE": "64",
         "AGENTFLIGHT_EXPORT_TIMEOUT_MS": "1500",
         "AGENTFLIGHT_SHUTDOWN_TIMEOUT_MS": "700",
@@ -54,6 +57,8 @@ def test_arguments_win_over_environment_which_wins_over_defaults() -> None:
         project="env-project",
         capture_content=False,
         max_content_chars=100,
+        max_exact_chars=5000,
+        redact_exact=False,
         max_queue_size=64,
         export_timeout_ms=1500,
         shutdown_timeout_ms=700,
@@ -65,8 +70,11 @@ def test_arguments_win_over_environment_which_wins_over_defaults() -> None:
         project="arg-project",
         capture_content=True,
         max_content_chars=5,
+        max_exact_chars=7,
+        redact_exact=True,
         environ=environ,
     )
+    assert (explicit.max_exact_chars, explicit.redact_exact) == (7, True)
     assert (explicit.service_name, explicit.endpoint, explicit.api_key, explicit.project) == (
         "arg-service",
         "http://10.0.0.1:9999",
@@ -98,6 +106,8 @@ def test_standard_otel_variables_are_fallbacks() -> None:
         ("max_content_chars", 0),
         ("max_content_chars", True),
         ("redact", 42),
+        ("max_exact_chars", 0),
+        ("redact_exact", "sometimes"),
         ("max_queue_size", -5),
     ],
 )
@@ -115,8 +125,11 @@ def test_a_bad_environment_value_is_reported_and_the_default_used(
                 "AGENTFLIGHT_MAX_CONTENT_CHARS": "lots",
                 "AGENTFLIGHT_CAPTURE_CONTENT": "perhaps",
                 "AGENTFLIGHT_ENDPOINT": "collector:4318",
+                "AGENTFLIGHT_MAX_EXACT_CHARS": "-1",
             }
         )
+    assert settings.max_exact_chars == DEFAULT_MAX_EXACT_CHARS
+    assert "AGENTFLIGHT_MAX_EXACT_CHARS='-1'" in caplog.text
     assert settings.max_content_chars == DEFAULT_MAX_CONTENT_CHARS
     assert settings.capture_content is True
     assert settings.endpoint == DEFAULT_ENDPOINT

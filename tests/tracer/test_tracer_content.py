@@ -87,7 +87,13 @@ def test_a_redact_hook_sees_each_value_with_its_key(
     echo("Ana wrote to ana@example.com")
     span_attributes = attrs(spans.spans[0])
     assert span_attributes[semconv.GEN_AI_TOOL_CALL_RESULT] == f'"[NAME] wrote to {REDACTED_EMAIL}"'
-    assert seen == [semconv.GEN_AI_TOOL_CALL_ARGUMENTS, semconv.GEN_AI_TOOL_CALL_RESULT]
+    assert span_attributes[semconv.CONTENT_OUTPUT] == f'"[NAME] wrote to {REDACTED_EMAIL}"'
+    assert seen == [
+        semconv.GEN_AI_TOOL_CALL_ARGUMENTS,
+        semconv.CONTENT_INPUT,
+        semconv.GEN_AI_TOOL_CALL_RESULT,
+        semconv.CONTENT_OUTPUT,
+    ]
 
 
 def test_capture_off_records_no_content(content_settings: Any, spans: CapturedSpans) -> None:
@@ -112,22 +118,31 @@ def test_capture_off_records_no_content(content_settings: Any, spans: CapturedSp
     def choose(q: str) -> str:
         return "target"
 
+    @tracer.route
+    def choose_data(q: str) -> dict[str, str]:
+        return {"secret": q}
+
     run("secret question")
     list(stream())
     choose("secret")
+    choose_data("secret")
     content_keys = {
         semconv.AGENT_INPUT,
         semconv.AGENT_OUTPUT,
         semconv.GEN_AI_INPUT_MESSAGES,
         semconv.GEN_AI_OUTPUT_MESSAGES,
         semconv.ROUTE_INPUT,
-        semconv.ROUTE_TARGET,
+        semconv.CONTENT_INPUT,
+        semconv.CONTENT_OUTPUT,
     }
     for span in spans.spans:
         assert not content_keys & set(attrs(span)), span.name
         assert "secret" not in json.dumps(attrs(span))
     usage = attrs(spans.spans[0])
     assert usage[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 3  # usage is not content
+    # A target's name is not content: recorded with capture off; a target that is data is.
+    assert attrs(spans.spans[-2])[semconv.ROUTE_TARGET] == "target"
+    assert semconv.ROUTE_TARGET not in attrs(spans.spans[-1])
 
 
 class Opaque:

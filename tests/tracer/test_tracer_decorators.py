@@ -69,7 +69,9 @@ def test_an_agent_run_is_one_trace_of_whole_spans(spans: CapturedSpans) -> None:
                 semconv.CODE_NAMESPACE: MODULE,
                 semconv.CODE_FUNCTION: "choose",
                 semconv.ROUTE_INPUT: '{"question":"who knows rust?"}',
+                semconv.CONTENT_INPUT: '{"question":"who knows rust?"}',
                 semconv.ROUTE_TARGET: "people_search",
+                semconv.CONTENT_OUTPUT: '"people_search"',
             },
             "events": [],
         },
@@ -86,7 +88,11 @@ def test_an_agent_run_is_one_trace_of_whole_spans(spans: CapturedSpans) -> None:
                 semconv.CODE_NAMESPACE: MODULE,
                 semconv.CODE_FUNCTION: "people_search",
                 semconv.GEN_AI_TOOL_CALL_ARGUMENTS: '{"query":"who knows rust?","limit":2}',
+                semconv.CONTENT_INPUT: '{"query":"who knows rust?","limit":2}',
                 semconv.GEN_AI_TOOL_CALL_RESULT: (
+                    '[{"name":"who knows rust?-0"},{"name":"who knows rust?-1"}]'
+                ),
+                semconv.CONTENT_OUTPUT: (
                     '[{"name":"who knows rust?-0"},{"name":"who knows rust?-1"}]'
                 ),
             },
@@ -118,6 +124,10 @@ def test_an_agent_run_is_one_trace_of_whole_spans(spans: CapturedSpans) -> None:
                 semconv.GEN_AI_INPUT_MESSAGES: (
                     '[{"role":"user","parts":[{"type":"text","content":"who knows rust?"}]}]'
                 ),
+                semconv.CONTENT_INPUT: (
+                    '{"model":"gpt-4o-mini","messages":[{"role":"user",'
+                    '"content":"who knows rust?"}],"temperature":0.1}'
+                ),
                 semconv.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
                 semconv.GEN_AI_RESPONSE_ID: "chatcmpl-1",
                 semconv.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
@@ -146,7 +156,9 @@ def test_an_agent_run_is_one_trace_of_whole_spans(spans: CapturedSpans) -> None:
                 semconv.CODE_FUNCTION: "assistant",
                 semconv.AGENT_TIMEOUT_MS: 8000,
                 semconv.AGENT_INPUT: '{"question":"who knows rust?","user":"ana"}',
+                semconv.CONTENT_INPUT: '{"question":"who knows rust?","user":"ana"}',
                 semconv.AGENT_OUTPUT: '"people_search:2:hi"',
+                semconv.CONTENT_OUTPUT: '"people_search:2:hi"',
                 semconv.AGENT_ELAPSED_MS: ANY,
                 semconv.AGENT_TIMED_OUT: False,
             },
@@ -294,6 +306,9 @@ def test_llm_model_from_a_call_argument(spans: CapturedSpans) -> None:
         semconv.LLM_INFLIGHT: 1,
         semconv.GEN_AI_INPUT_MESSAGES: (
             '[{"role":"user","parts":[{"type":"text","content":"hello"}]}]'
+        ),
+        semconv.CONTENT_INPUT: (
+            '{"model":"acme-large","prompt":"hello","max_tokens":64,"stop":"\\n"}'
         ),
         semconv.GEN_AI_OUTPUT_MESSAGES: (
             '[{"role":"assistant","parts":[{"type":"text","content":"ok"}]}]'

@@ -46,6 +46,7 @@ def test_a_user_exception_is_recorded_and_reraised_unchanged(spans: CapturedSpan
             semconv.CODE_FUNCTION: "test_a_user_exception_is_recorded_and_reraised_unchanged"
             ".<locals>.lookup",
             semconv.GEN_AI_TOOL_CALL_ARGUMENTS: '{"q":"x"}',
+            semconv.CONTENT_INPUT: '{"q":"x"}',
             semconv.ERROR_TYPE: f"{__name__}.QuotaError",
         },
         "events": ["exception"],

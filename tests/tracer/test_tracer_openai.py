@@ -80,6 +80,9 @@ def test_a_recorded_chat_completion(
                 ],
                 separators=(",", ":"),
             ),
+            semconv.CONTENT_INPUT: json.dumps(
+                {"model": "gpt-3.5-turbo", "messages": JOKE}, separators=(",", ":")
+            ),
             semconv.GEN_AI_RESPONSE_MODEL: "gpt-3.5-turbo-0125",
             semconv.GEN_AI_RESPONSE_ID: response.id,
             semconv.GEN_AI_RESPONSE_FINISH_REASONS: ("stop",),
