@@ -17,7 +17,7 @@ ALLOWED = {
     "tracer": set(),
     "collector": {"tracer.semconv"},
     "analytics": {"collector", "tracer.semconv"},
-    "replay": {"tracer", "collector"},
+    "replay": {"tracer", "collector", "analytics"},
     "dashboards": {"analytics", "collector"},
     "loadtest": {"tracer", "analytics", "collector"},
 }

@@ -12,9 +12,11 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from . import semconv
 from ._binding import qualified_name
 from ._errors import internal_error
 from ._llm import LLMSpec
+from ._replay import stand_in
 from ._run import Spec, open_run
 from ._specs import AgentSpec, RouteSpec, SkillSpec
 
@@ -62,14 +64,18 @@ def _decorate(fn: Any, make_spec: SpecFactory) -> Any:
         raise TypeError(f"agentflight decorators wrap functions, got {fn!r}")
     try:
         spec = make_spec(fn)
+        # A skill's call goes through its replay stand-in (same kind of callable as ``fn``).
+        call = fn
+        if isinstance(spec, SkillSpec):
+            call = stand_in(fn, str(spec.static[semconv.GEN_AI_TOOL_NAME]))
         if inspect.isasyncgenfunction(fn):
-            wrapper = _stream_wrapper(fn, spec, is_async=True)
+            wrapper = _stream_wrapper(call, spec, is_async=True)
         elif inspect.isgeneratorfunction(fn):
-            wrapper = _stream_wrapper(fn, spec, is_async=False)
+            wrapper = _stream_wrapper(call, spec, is_async=False)
         elif inspect.iscoroutinefunction(fn):
-            wrapper = _async_wrapper(fn, spec)
+            wrapper = _async_wrapper(call, spec)
         else:
-            wrapper = _sync_wrapper(fn, spec)
+            wrapper = _sync_wrapper(call, spec)
         return functools.update_wrapper(wrapper, fn)
     except Exception as exc:
         internal_error(exc, f"decorating {fn!r}")

@@ -4,6 +4,7 @@
 same wrappers ``@tracer.llm`` uses, so instrumented calls get the same spans (streamed or
 not). Each wrapper keeps the original it replaced; instrumenting twice does not wrap twice and
 ``uninstrument_openai()`` puts the originals back. ``openai`` is imported only here, lazily.
+Inside a replay the call is first redirected to the replay target (``_replay``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from . import semconv
 from ._decorators import _async_wrapper, _sync_wrapper
 from ._errors import logger
 from ._llm import LLMSpec
+from ._replay import redirectable
 
 PROVIDER: Final = "openai"
 _ORIGINAL: Final = "__agentflight_original__"
@@ -74,8 +76,11 @@ def instrument_openai() -> bool:
             if _ours(current):
                 continue  # already instrumented, possibly under another library's wrapper
             spec = LLMSpec(current, None, None, PROVIDER, enrich=True, extra=_server_attributes)
-            make = _async_wrapper if cls.__name__.startswith("Async") else _sync_wrapper
-            wrapper = functools.update_wrapper(make(current, spec), current)
+            is_async = cls.__name__.startswith("Async")
+            make = _async_wrapper if is_async else _sync_wrapper
+            traced = functools.update_wrapper(make(current, spec), current)
+            # Outside the span: a replay redirects the call before the span records it.
+            wrapper = redirectable(traced, is_async)
             setattr(wrapper, _ORIGINAL, current)
             cls.create = wrapper  # type: ignore[attr-defined]
     return True

@@ -65,6 +65,8 @@ __all__ = [
     "is_omitted",
     "loads",
     "omitted",
+    "plain",
+    "recorded",
 ]
 
 TAG: Final = "$type"
@@ -397,6 +399,47 @@ def decode(tree: Any) -> Any:
         items = [decode(item) for item in tree["items"]]
         return target(*items) if target is not None else Unresolved(kind, tree.get("class"), items)
     return Unresolved(str(kind), tree.get("class"), tree)
+
+
+def plain(tree: Any) -> Any:
+    """A JSON tree written by :func:`encode` as plain JSON data, tags removed: dataclasses and
+    models as objects of their fields, enums as their values, tuples and sets as lists,
+    dates as ISO text, bytes as base64 text (for sending a recorded request over the wire)."""
+    cls = type(tree)
+    if cls is list:
+        return [plain(item) for item in tree]
+    if cls is not dict:
+        return tree
+    kind = tree.get(TAG)
+    if kind is None:
+        return {key: plain(item) for key, item in tree.items()}
+    if kind in ("dataclass", "pydantic"):
+        return {name: plain(value) for name, value in tree["fields"].items()}
+    if kind == "enum":
+        return plain(tree["value"])
+    if kind in ("tuple", "set", "frozenset", "namedtuple"):
+        return [plain(item) for item in tree["items"]]
+    if kind == "dict":
+        return {str(plain(k)): plain(v) for k, v in tree["items"]}
+    if kind in ("bytes", "bytearray"):
+        return tree["base64"]
+    if kind == "float":
+        return float(tree["value"])
+    if kind == "repr":
+        return tree.get("repr")
+    if kind == "class":
+        return tree.get("class")
+    return tree.get("value", tree)
+
+
+def recorded(value: Any, key: str = "agentflight.content.input") -> str:
+    """The exact form of ``value`` as the tracer would record it now under ``key``: typed
+    JSON, bounded and redacted with the current settings (replay compares a live call's
+    arguments with recorded ones in this form)."""
+    from ._content import prepare_exact  # the content module imports this one
+    from ._runtime import STATE
+
+    return prepare_exact(dumps(value), key, STATE.settings)[0]
 
 
 def loads(text: str) -> Any:

@@ -139,6 +139,8 @@ OPENINFERENCE_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."
 OPENINFERENCE_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."
 OPENINFERENCE_TOOLS_PREFIX: Final = "llm.tools."
 OPENINFERENCE_INVOCATION_PARAMETERS: Final = "llm.invocation_parameters"
+# On a replayed skill span: a recorded result stood in for the call (the skill did not run).
+REPLAY_STUBBED: Final = "agentflight.replay.stubbed"  # bool
 
 # Load-test runs.
 LOADTEST_RUN_ID: Final = "agentflight.loadtest.run_id"

@@ -28,6 +28,7 @@ def build_app() -> typer.Typer:
     from agentflight.cli import db
     from agentflight.cli import loadtest as loadtest_cli
     from agentflight.cli import report as report_cli
+    from agentflight.cli import replay as replay_cli
     from agentflight.cli import serve as serve_cli
     from agentflight.cli import simulate as simulate_cli
     from agentflight.cli import spool as spool_cli
@@ -47,6 +48,7 @@ def build_app() -> typer.Typer:
     simulate_cli.register(app)
     loadtest_cli.register(app)
     report_cli.register(app)
+    replay_cli.register(app)
     return app
 
 

@@ -61,7 +61,8 @@ AS SELECT
                         OR startsWith(k, 'llm.input_messages.')
                         OR startsWith(k, 'llm.output_messages.')
                         OR startsWith(k, 'llm.tools.')
-                        OR k = 'llm.invocation_parameters',
+                        OR k = 'llm.invocation_parameters'
+                        OR k = 'agentflight.agent.entrypoint',
               SpanAttributes) AS attributes
 FROM ${db}.otel_traces
 WHERE input != '' OR output != '' OR input_messages != '' OR output_messages != ''
@@ -101,7 +102,8 @@ SELECT
                         OR startsWith(k, 'llm.input_messages.')
                         OR startsWith(k, 'llm.output_messages.')
                         OR startsWith(k, 'llm.tools.')
-                        OR k = 'llm.invocation_parameters',
+                        OR k = 'llm.invocation_parameters'
+                        OR k = 'agentflight.agent.entrypoint',
               SpanAttributes) AS attributes
 FROM ${db}.otel_traces
 WHERE input != '' OR output != '' OR input_messages != '' OR output_messages != ''
