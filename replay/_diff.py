@@ -25,7 +25,7 @@ from analytics import PriceTable
 from tracer import exact
 
 from ._model import AGENT, LLM, ROUTE, Step, TraceTree
-from ._requests import output_text
+from ._requests import output_text, recorded_output
 from ._stubs import SkillBook
 
 __all__ = ["TraceResult", "compare", "similarity"]
@@ -272,7 +272,7 @@ def compare(
             result.output_diff = _unified(a, b)
     else:
         pairs = list(zip(recorded_llm, replayed_llm, strict=False))
-        texts = [(output_text(x.output_messages), output_text(y.output_messages)) for x, y in pairs]
+        texts = [(recorded_output(x), output_text(y.output_messages)) for x, y in pairs]
         if texts:
             result.similarity = sum(similarity(a, b) for a, b in texts) / len(texts)
             result.output_diff = _unified(

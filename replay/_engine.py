@@ -135,9 +135,15 @@ class Replayer:
             self._entrypoints[spec] = resolve_entrypoint(spec)
         return self._entrypoints[spec]
 
-    def replay(self, trace_id: str) -> TraceResult:
-        """Replay one recorded trace; ``ReplayInputError`` when it cannot be replayed at all."""
-        recorded = load_trace(self.store, trace_id, self.options.project)
+    def load(self, trace_id: str) -> TraceTree:
+        """The recorded trace (``ReplayInputError`` if unknown)."""
+        return load_trace(self.store, trace_id, self.options.project)
+
+    def replay(self, trace: str | TraceTree) -> TraceResult:
+        """Replay one recorded trace (an id, or one loaded already); ``ReplayInputError``
+        when it cannot be replayed at all."""
+        recorded = self.load(trace) if isinstance(trace, str) else trace
+        trace_id = recorded.trace_id
         agent = recorded.agent
         mode = self.options.mode or (AGENT_MODE if agent and agent.entrypoint else LLM_MODE)
         if mode == AGENT_MODE:
@@ -146,9 +152,14 @@ class Replayer:
                     f"trace {trace_id} has no agent run (no @tracer.agent span); "
                     "replay its LLM calls with --mode llm"
                 )
-            arguments, why = recorded_arguments(agent)
-            if arguments is not None:
-                return self._agent(recorded, agent, arguments)
+            modules = self._modules(agent.entrypoint)
+            spec = self.options.entrypoint or agent.entrypoint
+            fn = self.entrypoint(spec) if spec else None  # imported before decoding: its types
+            arguments, why = recorded_arguments(agent, modules)
+            if fn is None:
+                why = "no entry point recorded; pass --entrypoint module:function"
+            elif arguments is not None:
+                return self._agent(recorded, agent, fn, arguments, modules)
             if self.options.mode == AGENT_MODE:
                 raise ReplayInputError(_no_content(recorded, f"agent {agent.name}: {why}"))
             result = TraceResult(recorded.trace_id, LLM_MODE)
@@ -156,10 +167,25 @@ class Replayer:
             return self._llm(recorded, result)
         return self._llm(recorded, TraceResult(recorded.trace_id, LLM_MODE))
 
-    def _agent(self, recorded: TraceTree, agent: Step, arguments: dict[str, Any]) -> TraceResult:
-        fn = self.entrypoint(self.options.entrypoint or agent.entrypoint)
+    def _modules(self, recorded_entrypoint: str) -> dict[str, str]:
+        """Recorded module -> module replayed, when ``--entrypoint`` names another module
+        (a script's ``__main__``): the classes recorded in it are looked up in the other."""
+        given = self.options.entrypoint
+        if not given or not recorded_entrypoint:
+            return {}
+        before, after = recorded_entrypoint.partition(":")[0], given.partition(":")[0]
+        return {before: after} if before != after else {}
+
+    def _agent(
+        self,
+        recorded: TraceTree,
+        agent: Step,
+        fn: EntryPoint,
+        arguments: dict[str, Any],
+        modules: dict[str, str],
+    ) -> TraceResult:
         result = TraceResult(recorded.trace_id, AGENT_MODE)
-        book = SkillBook.from_steps(recorded.of_kind(SKILL), self.options.policy)
+        book = SkillBook.from_steps(recorded.of_kind(SKILL), self.options.policy, modules)
         for entries in book.recorded.values():
             for entry in entries:
                 if entry.unusable:

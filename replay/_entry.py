@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tracer import exact, semconv
@@ -62,11 +62,17 @@ def resolve_entrypoint(spec: str) -> EntryPoint:
     return obj
 
 
-def recorded_arguments(agent: Step) -> tuple[dict[str, Any] | None, str]:
-    """The agent's recorded arguments by parameter name, rebuilt with their types, or why not."""
+def recorded_arguments(
+    agent: Step, modules: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any] | None, str]:
+    """The agent's recorded arguments by parameter name, rebuilt with their types, or why not
+    (``modules``: see ``SkillBook.from_steps``)."""
     if agent.input:
+        text = agent.input
+        for before, after in (modules or {}).items():
+            text = text.replace(f'"class":"{before}:', f'"class":"{after}:')
         try:
-            tree = json.loads(agent.input)
+            tree = json.loads(text)
         except ValueError:
             return None, "its recorded input is not valid JSON (changed by a redact hook?)"
         if exact.is_omitted(tree):

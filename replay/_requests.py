@@ -22,7 +22,13 @@ from tracer import ReplayOverrides, exact, semconv
 
 from ._model import Step
 
-__all__ = ["apply_overrides", "output_text", "recorded_request", "system_prompt_index"]
+__all__ = [
+    "apply_overrides",
+    "output_text",
+    "recorded_output",
+    "recorded_request",
+    "system_prompt_index",
+]
 
 # Fields of the exact request that are not chat-completions body fields (``@llm`` arguments).
 _NOT_BODY = ("prompt", "system", "instructions", "system_prompt")
@@ -270,6 +276,20 @@ def apply_overrides(
             messages[index] = {"role": role, "content": overrides.system_prompt}
         out["messages"] = messages
     return out
+
+
+def recorded_output(step: Step) -> str:
+    """The text an LLM call answered: the conventions' output messages, else OpenLLMetry's
+    ``gen_ai.completion.{i}.content``, else OpenInference's ``llm.output_messages.{i}``."""
+    if step.output_messages:
+        return output_text(step.output_messages)
+    completions = _indexed(step.attributes, semconv.OPENLLMETRY_COMPLETION_PREFIX)
+    if not completions:
+        completions = [
+            {"content": m.get("message.content", "")}
+            for m in _indexed(step.attributes, semconv.OPENINFERENCE_OUTPUT_MESSAGES_PREFIX)
+        ]
+    return "\n".join(c.get("content", "") or "" for c in completions)
 
 
 def output_text(messages_json: str) -> str:

@@ -20,7 +20,7 @@ import difflib
 import json
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,12 +29,19 @@ from tracer import exact, semconv
 from ._errors import RecordedSkillError, ReplayDivergence
 from ._model import Step
 
-__all__ = ["POLICIES", "Call", "SkillBook", "canonical"]
+__all__ = ["POLICIES", "Call", "SkillBook", "canonical", "rename_modules"]
 
 LIVE_POLICY: Final = "live"
 FAIL_POLICY: Final = "fail"
 NEAREST_POLICY: Final = "nearest"
 POLICIES: Final = (LIVE_POLICY, FAIL_POLICY, NEAREST_POLICY)
+
+
+def rename_modules(text: str, modules: Mapping[str, str]) -> str:
+    """Typed JSON with the classes of module ``a`` renamed to module ``b`` for each a -> b."""
+    for before, after in modules.items():
+        text = text.replace(f'"class":"{before}:', f'"class":"{after}:')
+    return text
 
 
 def canonical(text: str) -> str | None:
@@ -122,11 +129,18 @@ class SkillBook:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_steps(cls, steps: Iterable[Step], policy: str) -> SkillBook:
+    def from_steps(
+        cls, steps: Iterable[Step], policy: str, modules: Mapping[str, str] | None = None
+    ) -> SkillBook:
+        """The recorded calls of ``steps``; ``modules`` renames the modules of recorded
+        classes (``__main__`` when the agent was recorded from a script)."""
         book = cls(policy)
         for index, step in enumerate(steps):
             arguments = _arguments_text(step)
             result, why = _result_text(step)
+            if modules:
+                arguments = None if arguments is None else rename_modules(arguments, modules)
+                result = None if result is None else rename_modules(result, modules)
             unusable = why or ("" if arguments is not None else "no arguments recorded")
             entry = Recorded(index, step, arguments, result, unusable)
             book.recorded.setdefault(step.name, []).append(entry)

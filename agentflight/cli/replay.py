@@ -156,7 +156,10 @@ def _output(report: replay.RunReport, json_output: bool, json_out: Path | None) 
     if json_output:
         report.write_json(sys.stdout)
     else:
-        report.print(Console())
+        console = Console()
+        if not console.is_terminal:  # piped: do not squeeze the tables into 80 columns
+            console = Console(width=200)
+        report.print(console)
 
 
 def _show(run_id: str | None, json_output: bool) -> None:

@@ -3,7 +3,8 @@
 The router asks the model and routes on which model answered: the simulator writes the same
 kind of words for every model, so the model's name stands in for a model whose routing
 differs (``gpt-4o`` routes to job search, others to people search). Every real skill call
-appends a line to ``$AGENT_CALLS_FILE``, so tests can count them across processes.
+appends a line to ``$AGENT_CALLS_FILE``, so tests can count them across processes; with
+``$AGENT_PROFILE_URL`` set, ``profile`` also calls that HTTP service.
 
 Run as a script (``python -m tests.replay.agent_app ...``) it records runs whose entry point
 is ``__main__:assistant``, as a user's script would.
@@ -18,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+import httpx
 import openai
 
 import tracer
@@ -37,6 +39,11 @@ class Hit:
     name: str
     kind: Kind
     score: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Prefs:
+    limit: int = 2
 
 
 _client: openai.OpenAI | None = None
@@ -84,13 +91,17 @@ def search(kind: Kind, query: str, limit: int = 2) -> list[Hit]:
 @tracer.skill("profile")
 def profile(hit: Hit) -> dict[str, Any]:
     _note("profile")
-    return {"name": hit.name, "since": datetime.date(2020, 1, 1 + int(hit.score * 10) % 28)}
+    found: dict[str, Any] = {"name": hit.name, "since": datetime.date(2020, 1, 1)}
+    directory = os.environ.get("AGENT_PROFILE_URL")
+    if directory:  # a skill that calls an HTTP service (for the cassette test)
+        found["directory"] = httpx.get(f"{directory}/health", params={"name": hit.name}).json()
+    return found
 
 
 @tracer.agent("assistant")
-def assistant(question: str) -> str:
+def assistant(question: str, prefs: Prefs | None = None) -> str:
     kind = choose(question)
-    hits = search(kind, question)
+    hits = search(kind, question, limit=(prefs or Prefs()).limit)
     details = [profile(hit) for hit in hits]
     names = ", ".join(d["name"] for d in details)
     stream = client().chat.completions.create(
@@ -109,4 +120,4 @@ def assistant(question: str) -> str:
 if __name__ == "__main__":  # a script: its runs record the entry point __main__:assistant
     from tests.replay.record import record
 
-    record(assistant, sys.argv[1:])
+    record(lambda question: assistant(question, Prefs(limit=2)), sys.argv[1:])

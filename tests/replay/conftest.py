@@ -73,7 +73,10 @@ class ReplayEnv:
     def replay_json(self, *args: str, **env: str) -> tuple[int, dict[str, Any]]:
         result = self.cli(*args, "--json", **env)
         assert result.returncode in (0, 1), result.stderr
-        return result.returncode, json.loads(result.stdout)
+        try:
+            return result.returncode, json.loads(result.stdout)
+        except ValueError:
+            raise AssertionError(f"no JSON report: {result.stdout!r} {result.stderr}") from None
 
     def record(self, *questions: str, script: bool = False, **env: str) -> list[str]:
         """Run the test agent in a child process; the ids of the traces it recorded, stored."""

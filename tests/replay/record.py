@@ -39,6 +39,6 @@ def record(agent: Callable[[str], Any], questions: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from tests.replay.agent_app import assistant
+    from tests.replay.agent_app import Prefs, assistant
 
-    record(assistant, sys.argv[1:])
+    record(lambda question: assistant(question, Prefs(limit=2)), sys.argv[1:])

@@ -77,8 +77,8 @@ def test_a_changed_route_with_policy_fail_stops_and_reports_the_unused_calls(
     assert skills["changed"] == [
         {
             "skill": "search",
-            "from": {"kind": "people", "query": "who can review go code?"},
-            "to": {"kind": "jobs", "query": "who can review go code?"},
+            "from": {"kind": "people", "query": "who can review go code?", "limit": 2},
+            "to": {"kind": "jobs", "query": "who can review go code?", "limit": 2},
         }
     ]
     assert replay_env.calls() == calls_before

@@ -368,6 +368,7 @@ def test_an_openai_request_is_recorded_whole(
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     finally:
         tracer.uninstrument_openai()
+        client.close()
     span_attributes = attrs(spans.spans[0])
     request = exact.loads(span_attributes[semconv.CONTENT_INPUT])
     assert request == {

@@ -144,6 +144,8 @@ def test_openai_calls_are_redirected_before_they_are_recorded(
             )
     finally:
         tracer.uninstrument_openai()
+        original.close()
+        hooks.target.close()
     assert [body["model"] for body in script.bodies] == ["other", "other"]
     assert hooks.steps == ["answer", "chat recorded-model"]
     bare = spans.spans[-1]
