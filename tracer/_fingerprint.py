@@ -37,7 +37,7 @@ _REQUEST_PREFIX = "gen_ai.request."
 def _plain(value: Any) -> Any:
     """A JSON-able stand-in for SDK objects (pydantic models), else their ``str``."""
     dump = getattr(value, "model_dump", None)
-    if callable(dump):
+    if callable(dump) and not isinstance(value, type):  # a model class (response_format=Model)
         return dump()
     return str(value)
 

@@ -27,8 +27,8 @@ def build_app() -> typer.Typer:
 
     from agentflight.cli import db
     from agentflight.cli import loadtest as loadtest_cli
-    from agentflight.cli import report as report_cli
     from agentflight.cli import replay as replay_cli
+    from agentflight.cli import report as report_cli
     from agentflight.cli import serve as serve_cli
     from agentflight.cli import simulate as simulate_cli
     from agentflight.cli import spool as spool_cli
