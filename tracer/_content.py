@@ -142,20 +142,16 @@ def encode_pair(value: Any) -> tuple[str, str]:
 def encode_request(request: Mapping[str, Any]) -> tuple[str, Json | None]:
     """The exact typed JSON of an LLM request and the display JSON of its ``tools``.
 
-    Each field is serialised once; the tool definitions' text serves both forms.
+    Serialised once: the tool definitions' text serves both forms, spliced into the request.
     """
-    parts = []
-    tools_display: Json | None = None
-    for name, value in request.items():
-        if name == exact.TAG:
-            continue  # would read as a type tag
-        if name == "tools":
-            display, text = encode_pair(value)
-            tools_display = Json(display)
-        else:
-            text = exact.dumps(value)
-        parts.append(f"{exact.dumps(name)}:{text}")
-    return "{" + ",".join(parts) + "}", tools_display
+    tools = request.get("tools")
+    if tools is None:
+        return exact.dumps(dict(request)), None
+    rest = {k: v for k, v in request.items() if k != "tools"}
+    display, tools_text = encode_pair(tools)
+    text = exact.dumps(rest)
+    joined = text[:-1] + ("," if len(text) > 2 else "") + '"tools":' + tools_text + "}"
+    return joined, Json(display)
 
 
 def prepare_exact(text: str, key: str, settings: Settings) -> tuple[str, bool]:
