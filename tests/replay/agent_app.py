@@ -117,6 +117,32 @@ def assistant(question: str, prefs: Prefs | None = None) -> str:
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
 
+@tracer.skill("asearch")
+async def asearch(kind: Kind, query: str) -> list[Hit]:
+    _note("asearch")
+    return [Hit(f"{kind.value}-async", kind, 0.5)]
+
+
+@tracer.agent("assistant_async")
+async def assistant_async(question: str) -> str:
+    """The same agent, async: an async skill and the async OpenAI client."""
+    kind = choose(question)
+    hits = await asearch(kind, question)
+    base_url = os.environ.get("AGENT_LLM_URL", "http://127.0.0.1:9/v1")
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="unused", max_retries=0) as llm:
+        stream = await llm.chat.completions.create(
+            model=model(),
+            messages=[
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": f"{question}\nCandidates: {hits[0].name}"},
+            ],
+            stream=True,
+            stream_options={"include_usage": True},
+            seed=7,
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+
 if __name__ == "__main__":  # a script: its runs record the entry point __main__:assistant
     from tests.replay.record import record
 

@@ -78,8 +78,11 @@ class ReplayEnv:
         except ValueError:
             raise AssertionError(f"no JSON report: {result.stdout!r} {result.stderr}") from None
 
-    def record(self, *questions: str, script: bool = False, **env: str) -> list[str]:
-        """Run the test agent in a child process; the ids of the traces it recorded, stored."""
+    def record(
+        self, *questions: str, script: bool = False, spans: int = 7, **env: str
+    ) -> list[str]:
+        """Run the test agent in a child process; the ids of the traces it recorded, stored.
+        A question ``--async`` first runs the async agent."""
         module = "tests.replay.agent_app" if script else "tests.replay.record"
         result = subprocess.run(
             [sys.executable, "-m", module, *questions],
@@ -87,9 +90,9 @@ class ReplayEnv:
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         ids = result.stdout.split()
-        assert len(ids) == len(questions), result.stdout
+        assert len(ids) == len([q for q in questions if q != "--async"]), result.stdout
         for trace_id in ids:
-            self.wait_stored(trace_id, 7)
+            self.wait_stored(trace_id, spans)
         return ids
 
     def wait_stored(self, trace_id: str, spans: int) -> None:

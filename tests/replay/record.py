@@ -1,4 +1,5 @@
-"""Record agent runs through a real collector: ``python -m tests.replay.record QUESTION...``.
+"""Record agent runs through a real collector: ``python -m tests.replay.record [--async]
+QUESTION...`` (``--async``: the async agent).
 
 The tracer exports to ``$AGENTFLIGHT_ENDPOINT``; the trace id of each run is printed, one a
 line. ``$AGENTFLIGHT_CAPTURE_CONTENT`` turns content capture off as it would for a user.
@@ -39,6 +40,11 @@ def record(agent: Callable[[str], Any], questions: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from tests.replay.agent_app import Prefs, assistant
+    import asyncio
 
-    record(lambda question: assistant(question, Prefs(limit=2)), sys.argv[1:])
+    from tests.replay.agent_app import Prefs, assistant, assistant_async
+
+    if sys.argv[1:2] == ["--async"]:
+        record(lambda question: asyncio.run(assistant_async(question)), sys.argv[2:])
+    else:
+        record(lambda question: assistant(question, Prefs(limit=2)), sys.argv[1:])

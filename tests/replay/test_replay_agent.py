@@ -172,3 +172,16 @@ def test_a_changed_route_with_policy_nearest_and_the_diff_figures(
     expected = 2 * matched / (len(outputs[0]) + len(outputs[1]))
     assert abs(result["similarity"] - expected) < 1e-12
     assert result["similarity"] < 1.0  # another model, another answer
+
+
+def test_an_async_agent_is_replayed_on_the_async_client(replay_env: ReplayEnv) -> None:
+    (trace_id,) = replay_env.record("--async", "who knows async rust?", spans=5)
+    calls_before = replay_env.calls()
+    code, report = replay_env.replay_json(trace_id, "--base-url", replay_env.sim_url)
+    assert code == 0
+    (result,) = report["traces"]
+    assert result["status"] == "ok", result
+    assert (result["skills"]["stubbed"], result["skills"]["live"]) == (1, 0)
+    assert result["similarity"] == 1.0  # the same request to the same seeded simulator
+    assert result["tokens_delta"] == 0
+    assert replay_env.calls() == calls_before
