@@ -112,6 +112,10 @@ def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else b - a
 
 
+def _no_skills() -> dict[str, Any]:
+    return {"stubbed": 0, "live": 0, "added": [], "removed": [], "changed": []}
+
+
 @dataclass
 class TraceResult:
     """One trace's replay: what happened and how it differs from the recording."""
@@ -122,7 +126,7 @@ class TraceResult:
     status: str = "ok"
     route_changed: bool = False
     routes: list[dict[str, Any]] = field(default_factory=list)
-    skills: dict[str, Any] = field(default_factory=dict)
+    skills: dict[str, Any] = field(default_factory=lambda: _no_skills())
     similarity: float | None = None
     output_diff: str = ""
     recorded: Figures = field(default_factory=Figures)
@@ -260,7 +264,7 @@ def compare(
         result.skills, divergences = _skills(book)
         result.divergences.extend(divergences)
     else:
-        result.skills = {"stubbed": 0, "live": 0, "added": [], "removed": [], "changed": []}
+        result.skills = _no_skills()
     replayed_llm = replayed.of_kind(LLM)
     if recorded_llm is None:
         recorded_llm = recorded.of_kind(LLM)

@@ -162,3 +162,22 @@ def test_skill_calls_match_by_arguments_then_order_and_nearest() -> None:
     assert book.resolve("search", {"q": "gopher", "n": 2}) == ["c"]  # nearest: the go call
     assert [c.resolution for c in book.calls] == ["stubbed", "stubbed", "nearest"]
     assert book.unused() == []
+
+
+def test_the_json_keys_are_the_contract() -> None:
+    from replay import RunReport
+
+    report = RunReport("run", {}, [_result((1, 1.0, None), (2, 2.0, None))]).finish()
+    data = report.to_json()
+    assert {"run_id", "passed", "summary", "traces"} <= set(data)
+    assert set(data["summary"]) == {
+        "traces", "route_agreement", "mean_similarity", "tokens_delta_pct", "cost_delta_pct",
+        "p95_latency_delta_pct", "divergences", "errors",
+    }  # fmt: skip
+    (trace,) = data["traces"]
+    assert {
+        "trace_id", "replay_trace_id", "status", "route_changed", "skills", "similarity",
+        "tokens_delta", "cost_delta_usd", "latency_delta_ms", "ttft_delta_ms", "divergences",
+        "errors",
+    } <= set(trace)  # fmt: skip
+    assert {"stubbed", "live", "added", "removed", "changed"} <= set(trace["skills"])
