@@ -8,7 +8,7 @@ Summary figures (docs/replay.md, "The summary"), over the traces that replayed (
 - ``tokens_delta_pct``, ``cost_delta_pct``: (replayed total - recorded total) / recorded
   total * 100, over traces where both are known;
 - ``p95_latency_delta_pct``: (p95 of the replayed traces' LLM latency - p95 of the recorded
-  ones) / the recorded p95 * 100, p95 interpolated linearly between ranks (numpy's default);
+  ones) / the recorded p95 * 100, p95 by ``tracer.percentile`` (linear between ranks);
 - ``divergences``, ``errors``: counts over all traces (``errors`` counts error records, and
   traces that could not be replayed at all).
 """
@@ -20,9 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+from tracer import percentile
 
 from ._diff import TraceResult
 from ._failif import Condition
@@ -35,7 +36,7 @@ def _pct(before: float, after: float) -> float | None:
 
 
 def _p95(values: Sequence[float]) -> float:
-    return float(np.percentile(np.asarray(values, dtype=float), 95))
+    return percentile(sorted(values), 0.95)  # agentflight's one percentile rule
 
 
 def summarise(results: Sequence[TraceResult]) -> dict[str, Any]:
