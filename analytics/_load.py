@@ -278,7 +278,7 @@ def _row(
     crossing: float | None = None
     text: str | None = None
     for objective in slo.latency(metric.removesuffix("_ms")) if slo else ():
-        at = fit.crossing(objective.threshold, (objective.percentile or 50.0) / 100.0)
+        at = fit.crossing(objective.threshold, objective.quantile or 0.5)
         if at is not None and (crossing is None or at < crossing):
             crossing, text = at, objective.text
         elif text is None:

@@ -25,7 +25,8 @@ _TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 class Objective:
     metric: str
     """``ttft``, ``tbt``, ``e2e``, ``error_rate`` or ``timeout_rate``."""
-    percentile: float | None
+    quantile: float | None
+    """The percentile as a fraction (``p95`` is 0.95), as in ``loadtest``; None for rates."""
     op: str
     threshold: float
     """Milliseconds for latencies, a fraction for rates."""
@@ -39,7 +40,7 @@ class SLO:
 
     def latency(self, metric: str) -> list[Objective]:
         """The percentile objectives on ``ttft``, ``tbt`` or ``e2e``."""
-        return [o for o in self.objectives if o.metric == metric and o.percentile is not None]
+        return [o for o in self.objectives if o.metric == metric and o.quantile is not None]
 
 
 def parse_slo(text: str) -> SLO:
@@ -60,7 +61,8 @@ def parse_slo(text: str) -> SLO:
             if not 0 < pct < 100:
                 raise ValueError(f"--slo entry {item!r}: percentile must be between 0 and 100")
             threshold = _duration_ms(value, f"--slo entry {item!r}: threshold")
-            objectives.append(Objective(latency.group(1), pct, op, threshold, item))
+            quantile = round(pct / 100.0, 12)  # p99.9 is 0.999, not 0.9990000000000001
+            objectives.append(Objective(latency.group(1), quantile, op, threshold, item))
         elif name in _RATES:
             threshold = _rate(value, f"--slo entry {item!r}: threshold")
             objectives.append(Objective(name, None, op, threshold, item))

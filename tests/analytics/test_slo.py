@@ -28,8 +28,8 @@ BAD = [
 def test_same_objectives_as_the_load_test_parser(text: str) -> None:
     ours = parse_slo(text).objectives
     theirs = loadtest.parse_slo(text)
-    assert [(o.metric, o.percentile, o.op, o.threshold, o.text) for o in ours] == [
-        (o.metric, o.percentile, o.op, o.threshold, o.text) for o in theirs
+    assert [(o.metric, o.quantile, o.op, o.threshold, o.text) for o in ours] == [
+        (o.metric, o.quantile, o.op, o.threshold, o.text) for o in theirs
     ]
 
 
