@@ -23,13 +23,13 @@ _EPOCH_NS = 1_000_000_000
 _MODEL = "if(request_model != '', request_model, response_model)"
 
 _CHOICES_SQL = f"""
-SELECT groupUniqArray({_CHOICES})(project) AS project,
-       groupUniqArray({_CHOICES})(service_name) AS service,
+SELECT groupUniqArray({_CHOICES})(project) AS choice_project,
+       groupUniqArray({_CHOICES})(service_name) AS choice_service,
        groupUniqArrayIf({_CHOICES})({_MODEL}, {_MODEL} != ''
-           AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')) AS model,
+           AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')) AS choice_model,
        groupUniqArrayIf({_CHOICES})(agent_name, operation = 'invoke_agent' AND agent_name != '')
-           AS agent,
-       groupUniqArrayIf({_CHOICES})(loadtest_run_id, loadtest_run_id != '') AS loadtest_run
+           AS choice_agent,
+       groupUniqArrayIf({_CHOICES})(loadtest_run_id, loadtest_run_id != '') AS choice_loadtest_run
 FROM {{db:Identifier}}.genai_spans
 WHERE timestamp >= fromUnixTimestamp64Nano({{since_ns:Int64}})
   AND timestamp < fromUnixTimestamp64Nano({{until_ns:Int64}})
@@ -90,7 +90,9 @@ def filter_choices(
     params = {"since_ns": _ns(since), "until_ns": _ns(until), "project": project}
     result = store.query(_CHOICES_SQL, params)
     row = dict(zip(result.column_names, result.result_rows[0], strict=True))
-    return {key: sorted(str(v) for v in values) for key, values in row.items()}
+    return {
+        key.removeprefix("choice_"): sorted(str(v) for v in values) for key, values in row.items()
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ the URL says, and the back button and shared links work.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dash
@@ -19,6 +20,8 @@ from dashboards._stores import DOWN_ERRORS
 from dashboards._view import FILTER_KEYS, RANGE_LABELS, VIEW_KEYS, View, parse_search
 
 __all__ = ["HEALTH", "LIVE", "NAV", "PAGE_STATE", "app_layout", "page", "register_shell"]
+
+log = logging.getLogger("agentflight.dashboards")
 
 PAGE_STATE = "page-state"
 LIVE = "live-interval"
@@ -63,7 +66,7 @@ def app_layout(refresh_s: float) -> html.Div:
                     html.Span("LLM agents in flight", className="af-tagline"),
                     dcc.Checklist(
                         id="live-toggle",
-                        options=[{"label": f" Live (every {refresh_s:g} s)", "value": "on"}],
+                        options=[{"label": f" Live (every {_every(refresh_s)})", "value": "on"}],
                         value=["on"],
                         persistence=True,
                         className="af-live",
@@ -75,6 +78,12 @@ def app_layout(refresh_s: float) -> html.Div:
             html.Main(dash.page_container, className="af-main"),
         ]
     )
+
+
+def _every(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} s"
+    return f"{seconds / 60:g} min" if seconds < 7200 else f"{seconds / 3600:g} h"
 
 
 def page(
@@ -207,8 +216,12 @@ def register_shell(app: Dash, ctx: Context) -> None:
         try:
             since, until = view.window()
             choices = filter_choices(ctx.stores.get(), since, until, view.project)
-        except (ValueError, *DOWN_ERRORS):
-            choices = {}  # the panels say why; the bar keeps the current values
+        except ValueError:
+            choices = {}  # a bad custom time: the panels say so
+        except DOWN_ERRORS:
+            if ctx.stores.down() is None:
+                log.exception("listing the filter choices failed")
+            choices = {}  # the bar keeps the current values
         return [_options(choices.get(k, []), getattr(view, k)) for k in FILTER_KEYS]
 
     @app.callback(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,11 @@ class Known:
     """What the seeded data holds, for assertions."""
 
     now: datetime
+    # Counted from the spans written, for production spans of the last hour:
     calls: dict[tuple[str, str], int] = field(default_factory=dict)  # (project, model) -> calls
     runs: dict[str, int] = field(default_factory=dict)  # agent -> runs
+    timed_out: dict[str, int] = field(default_factory=dict)  # agent -> runs over the deadline
+    waste: dict[str, int] = field(default_factory=dict)  # cause -> wasted tokens
     # The hour before the last one: lighter traffic, for "against the previous window".
     earlier_calls: dict[tuple[str, str], int] = field(default_factory=dict)
     # The waterfall trace: (span name, offset ms, duration ms, ttft ms or None), in start order.
@@ -104,14 +108,7 @@ def _chat(
     )
 
 
-def _runs(
-    base: datetime,
-    bursts: int,
-    top: int,
-    calls: dict[tuple[str, str], int],
-    runs: dict[str, int],
-    rng: np.random.Generator,
-) -> list[Span]:
+def _runs(base: datetime, bursts: int, top: int, rng: np.random.Generator) -> list[Span]:
     """``bursts`` bursts 20 s apart, each of ``c`` runs of one agent starting together, ``c``
     rising from 1 to ``top``."""
     spans: list[Span] = []
@@ -155,13 +152,11 @@ def _runs(
                 service="assistant",
             )
             spans += [run, route, skill, chat]
-            calls[("p1", model)] = calls.get(("p1", model), 0) + 1
-            runs[agent] = runs.get(agent, 0) + 1
             i += 1
     return spans
 
 
-def _other_project(known: Known, base: datetime, rng: np.random.Generator) -> list[Span]:
+def _other_project(base: datetime, rng: np.random.Generator) -> list[Span]:
     spans = []
     for i in range(30):
         start = base + timedelta(seconds=60 * i)
@@ -178,7 +173,6 @@ def _other_project(known: Known, base: datetime, rng: np.random.Generator) -> li
                 rng=rng,
             )
         )
-        known.calls[("p2", "claude-3-5-haiku")] = known.calls.get(("p2", "claude-3-5-haiku"), 0) + 1
     return spans
 
 
@@ -256,9 +250,6 @@ def _waterfall(known: Known, start: datetime) -> list[Span]:
         (s.name, (s.start - start).total_seconds() * 1000, s.duration_ms, ttft)
         for s, ttft in zip(spans, (None, None, None, 230.0, 180.0), strict=True)
     ]
-    known.calls[("p1", "gpt-4o-mini")] = known.calls.get(("p1", "gpt-4o-mini"), 0) + 1
-    known.calls[("p1", "gpt-4o")] = known.calls.get(("p1", "gpt-4o"), 0) + 1
-    known.runs["job_fit"] = known.runs.get("job_fit", 0) + 1
     return spans
 
 
@@ -268,10 +259,42 @@ def seed(store: Store, now: datetime | None = None) -> Known:
     known = Known(now=now)
     rng = np.random.default_rng(11)
     base = now - timedelta(minutes=45)
-    spans = _runs(base, 120, 8, known.calls, known.runs, rng)
-    spans += _runs(now - timedelta(minutes=110), 60, 3, known.earlier_calls, {}, rng)
-    spans += _other_project(known, base, rng)
+    spans = _runs(base, 120, 8, rng)
+    spans += _runs(now - timedelta(minutes=110), 60, 3, rng)
+    spans += _other_project(base, rng)
     spans += _loadtest(base + timedelta(minutes=5), rng)
     spans += _waterfall(known, now - timedelta(minutes=3))
     insert(store, spans)
+    _tally(known, spans)
     return known
+
+
+def _add(counts: dict[Any, int], key: Any, n: int = 1) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+def _tally(known: Known, spans: list[Span]) -> None:
+    """What the figures of the last hour (and the hour before) must show, from the spans."""
+    hour = timedelta(hours=1)
+    for span in spans:
+        a = span.attrs
+        if a.get(semconv.LOADTEST_RUN_ID):
+            continue
+        age = known.now - span.start
+        model = a.get(semconv.GEN_AI_REQUEST_MODEL)
+        if model and age > hour:
+            _add(known.earlier_calls, (span.project, model))
+        if age > hour:
+            continue
+        if model:
+            _add(known.calls, (span.project, model))
+            cause = a.get(semconv.WASTE_CAUSE)
+            if cause:
+                _add(known.waste, cause, int(a[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]))
+            elif a.get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS):
+                _add(known.waste, "reasoning", int(a[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS]))
+        agent = a.get(semconv.GEN_AI_AGENT_NAME)
+        if agent:
+            _add(known.runs, agent)
+            if span.duration_ms > float(a[semconv.AGENT_TIMEOUT_MS]):
+                _add(known.timed_out, agent)
