@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 import analytics
 from collector import Store
 from dashboards._app import DEFAULT_COLLECTOR_URL, DEFAULT_REFRESH_S, create_app
+from dashboards._stores import Stores
 
 __all__ = ["RunningDashboard", "running_dashboard", "serve"]
 
@@ -33,10 +34,11 @@ def _server(
     port: int,
     store_factory: Callable[[], Store] | None,
     options: dict[str, Any],
-) -> BaseWSGIServer:
+) -> tuple[BaseWSGIServer, Stores]:
     app = create_app(store_factory, host=host, **options)
+    stores: Stores = app.server.extensions["agentflight"].stores
     # One request per thread: a slow figure never holds up the others.
-    return make_server(host, port, app.server, threaded=True)
+    return make_server(host, port, app.server, threaded=True), stores
 
 
 def _url(host: str, port: int) -> str:
@@ -63,8 +65,9 @@ def serve(
     ``slo``) and OSError when the port cannot be bound.
     """
     options = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
-    server = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
+    server, stores = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    down = stores.down()
     done = stop or threading.Event()
 
     def stop_serving(signum: int, frame: FrameType | None) -> None:
@@ -82,11 +85,14 @@ def serve(
     watcher.start()
     if announce is not None:
         announce(f"Dashboard   {_url(host, server.server_port)}/")
+        if down is not None:
+            announce(f"            the database does not answer yet ({down}); the pages say so")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
         done.set()
         server.server_close()
+        stores.close()
 
 
 @contextmanager
@@ -102,7 +108,7 @@ def running_dashboard(
 ) -> Iterator[RunningDashboard]:
     """The dashboard served from a background thread while the block runs."""
     options = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
-    server = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
+    server, stores = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="dashboard", daemon=True
     )
@@ -113,3 +119,4 @@ def running_dashboard(
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+        stores.close()
