@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,20 @@ from dashboards._stores import DOWN_ERRORS, Stores, first_line
 from dashboards._ui import empty
 from dashboards._view import View
 
-__all__ = ["Context", "Query", "request_project"]
+__all__ = ["Context", "Query", "request_project", "together"]
 
 log = logging.getLogger("agentflight.dashboards")
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-query")
+
+
+def together(*calls: Callable[[], Any]) -> list[Any]:
+    """Run independent queries of one panel at the same time; their results in order.
+
+    ClickHouse answers them in parallel, and polars and numpy release the GIL.
+    """
+    futures = [_POOL.submit(call) for call in calls]
+    return [future.result() for future in futures]
+
 
 _ANY_SPAN = """
 SELECT count() FROM (SELECT 1 FROM {db:Identifier}.genai_spans

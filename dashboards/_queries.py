@@ -36,35 +36,57 @@ WHERE timestamp >= fromUnixTimestamp64Nano({{since_ns:Int64}})
   AND ({{project:String}} = '' OR project = {{project:String}})
 """
 
-_LIST_SQL = f"""
+_WINDOW = """timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
+  AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})
+  AND ({project:String} = '' OR project = {project:String})
+  AND loadtest_run_id = {loadtest_run:String}"""
+_STATUS = """multiIf(countIf(status_code = 'Error') > 0, 'Error',
+               countIf(status_code = 'Ok') > 0, 'Ok', 'Unset')"""
+
+# Which traces, newest first: one light aggregate per trace (its start), the filters on it.
+_PAGE_SQL = (
+    """
+SELECT trace_id, toUnixTimestamp64Nano(min(timestamp)) AS start_ns
+FROM {db:Identifier}.genai_spans
+WHERE """
+    + _WINDOW
+    + """
+GROUP BY trace_id
+HAVING ({service:String} = '' OR countIf(service_name = {service:String}) > 0)
+   AND ({model:String} = ''
+        OR countIf(request_model = {model:String} OR response_model = {model:String}) > 0)
+   AND ({agent:String} = '' OR countIf(agent_name = {agent:String}) > 0)
+   AND ({status:String} = '' OR """
+    + _STATUS
+    + """ = {status:String})
+   AND (start_ns, trace_id) < ({before_ns:Int64}, {before_id:String})
+ORDER BY start_ns DESC, trace_id DESC
+LIMIT {limit:UInt32}
+"""
+)
+
+# What the list shows of those traces (their spans in the window).
+_SUMMARY_SQL = (
+    f"""
 SELECT trace_id,
        toUnixTimestamp64Nano(min(timestamp)) AS start_ns,
        max(toUnixTimestamp64Nano(timestamp) + toInt64(duration_ms * 1e6)) AS end_ns,
        count() AS spans,
        argMinIf(span_name, timestamp, parent_span_id = '') AS root_span,
        arraySort(groupUniqArray(service_name)) AS services,
-       multiIf(countIf(status_code = 'Error') > 0, 'Error',
-               countIf(status_code = 'Ok') > 0, 'Ok', 'Unset') AS status,
+       {_STATUS} AS status,
        arraySort(arrayFilter(x -> x != '', groupUniqArray({_MODEL}))) AS models,
        arraySort(arrayFilter(x -> x != '', groupUniqArray(agent_name))) AS agents,
        sum(input_tokens) AS total_input_tokens,
        sum(output_tokens) AS total_output_tokens,
        any(project) AS trace_project
 FROM {{db:Identifier}}.genai_spans
-WHERE timestamp >= fromUnixTimestamp64Nano({{since_ns:Int64}})
-  AND timestamp < fromUnixTimestamp64Nano({{until_ns:Int64}})
-  AND ({{project:String}} = '' OR project = {{project:String}})
-  AND loadtest_run_id = {{loadtest_run:String}}
+WHERE """
+    + _WINDOW
+    + """ AND trace_id IN {ids:Array(String)}
 GROUP BY trace_id
-HAVING ({{service:String}} = '' OR has(services, {{service:String}}))
-   AND ({{model:String}} = ''
-        OR countIf(request_model = {{model:String}} OR response_model = {{model:String}}) > 0)
-   AND ({{agent:String}} = '' OR has(agents, {{agent:String}}))
-   AND ({{status:String}} = '' OR status = {{status:String}})
-   AND (start_ns, trace_id) < ({{before_ns:Int64}}, {{before_id:String}})
-ORDER BY start_ns DESC, trace_id DESC
-LIMIT {{limit:UInt32}}
 """
+)
 
 _TIMINGS_SQL = f"""
 SELECT span_id, operation, {_MODEL} AS model, agent_name, skill_name, route_name,
@@ -118,7 +140,8 @@ def list_traces(
     limit: int = 50,
     before: tuple[int, str] | None = None,
 ) -> TracePage:
-    """One page of the traces with a span in the window, newest first.
+    """One page of the traces with a span in the window, newest first (by their first span
+    in the window), summarised from their spans in the window.
 
     ``before`` (``(start_ns, trace_id)`` of the last trace of the previous page) pages on.
     """
@@ -140,9 +163,13 @@ def list_traces(
         "before_id": before_id,
         "limit": limit + 1,
     }
-    result = store.query(_LIST_SQL, params)
-    rows = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
-    return TracePage(rows[:limit], len(rows) > limit)
+    page = store.query(_PAGE_SQL, params).result_rows
+    ids = [str(trace_id) for trace_id, _ in page[:limit]]
+    if not ids:
+        return TracePage([], False)
+    result = store.query(_SUMMARY_SQL, params | {"ids": ids})
+    found = {r[0]: dict(zip(result.column_names, r, strict=True)) for r in result.result_rows}
+    return TracePage([found[i] for i in ids if i in found], len(page) > limit)
 
 
 def span_timings(

@@ -3,7 +3,8 @@ duration percentiles per agent, route and skill."""
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 import dash
 import polars as pl
@@ -11,12 +12,13 @@ from dash import Dash, Input, Output, html
 
 import analytics
 from dashboards._charts import color_map, percentile_bars, percentiles_over_time, slo_lines
-from dashboards._context import Context, Query
+from dashboards._context import Context, Query, together
 from dashboards._shell import LIVE, PAGE_STATE, page
 from dashboards._ui import empty, graph, section
 from dashboards._view import View
 
 PATH = "/latency"
+BY: tuple[Literal["agent", "route", "skill"], ...] = ("agent", "route", "skill")
 _BY = {
     "agent": ("lat-agent", "No agent runs in this window.", "@tracer.agent marks a run."),
     "route": ("lat-route", "No routing decisions in this window.", "@tracer.route marks one."),
@@ -55,8 +57,7 @@ def layout(**query: str) -> html.Div:
     )
 
 
-def _over_time(q: Query) -> tuple[Any, Any]:
-    frame = analytics.latency_over_time(q.store, q.since, q.until, q.filters)
+def _over_time(q: Query, frame: pl.DataFrame) -> tuple[Any, Any]:
     if frame.is_empty():
         missing = empty(
             "No LLM calls in this window.",
@@ -81,9 +82,8 @@ def _over_time(q: Query) -> tuple[Any, Any]:
     return panels[0], panels[1]
 
 
-def _durations(q: Query, by: str) -> Any:
+def _durations(frame: pl.DataFrame, by: str) -> Any:
     _, message, hint = _BY[by]
-    frame = analytics.duration_by(q.store, q.since, q.until, q.filters, by=by)  # type: ignore[arg-type]
     if frame.is_empty():
         return empty(message, hint)
     label = (
@@ -109,6 +109,13 @@ def register(app: Dash, ctx: Context) -> None:
     )
     def update(state: dict[str, Any], _: int | None) -> Any:
         def build(q: Query) -> tuple[Any, ...]:
-            return (*_over_time(q), *(_durations(q, by) for by in _BY))
+            over_time, *durations = together(
+                lambda: analytics.latency_over_time(q.store, q.since, q.until, q.filters),
+                *(
+                    partial(analytics.duration_by, q.store, q.since, q.until, q.filters, by=by)
+                    for by in BY
+                ),
+            )
+            return (*_over_time(q, over_time), *map(_durations, durations, BY))
 
         return ctx.render(state, build, 2 + len(_BY))

@@ -12,7 +12,7 @@ from dash import Dash, Input, Output, html
 
 import analytics
 from dashboards._charts import color_map
-from dashboards._context import Context, Query
+from dashboards._context import Context, Query, together
 from dashboards._shell import LIVE, PAGE_STATE, page
 from dashboards._ui import empty, fmt_ms, graph, plot_layout, section, table
 from dashboards._view import View
@@ -181,14 +181,16 @@ def register(app: Dash, ctx: Context) -> None:
     )
     def update(state: dict[str, Any], _: int | None) -> Any:
         def build(q: Query) -> tuple[Any, ...]:
-            points = analytics.load_points(q.store, q.since, q.until, q.filters, limit=POINTS)
+            points, fits = together(
+                lambda: analytics.load_points(q.store, q.since, q.until, q.filters, limit=POINTS),
+                lambda: analytics.load_fits(q.store, q.since, q.until, q.filters, q.ctx.slo),
+            )
             if points.is_empty():
                 missing = empty(
                     "No streamed LLM calls in this window.",
                     "Latency against load needs streamed calls (stream=True) with TTFT or TBT.",
                 )
                 return missing, missing, missing
-            fits = analytics.load_fits(q.store, q.since, q.until, q.filters, q.ctx.slo)
             colors = color_map(points["model"].to_list())
             return (
                 _scatter(points, fits, "ttft_ms", colors, q),

@@ -7,10 +7,11 @@ from dataclasses import replace
 from typing import Any
 
 import dash
+import polars as pl
 from dash import Dash, Input, Output, dcc, html
 
 import analytics
-from dashboards._context import Context, Query
+from dashboards._context import Context, Query, together
 from dashboards._shell import LIVE, PAGE_STATE, page
 from dashboards._ui import change, empty, fmt_ms, fmt_num, fmt_pct, fmt_usd, section, table
 from dashboards._view import View
@@ -51,8 +52,7 @@ def layout(**query: str) -> html.Div:
     )
 
 
-def _cards(q: Query) -> html.Div:
-    frame = analytics.overview(q.store, q.since, q.until, q.filters, q.ctx.prices)
+def _cards(frame: pl.DataFrame) -> html.Div:
     cards = []
     for row in frame.iter_rows(named=True):
         label, fmt, better = CARDS[row["metric"]]
@@ -72,8 +72,7 @@ def _cards(q: Query) -> html.Div:
     return html.Div(cards, className="af-cards")
 
 
-def _risk(q: Query) -> Any:
-    risk = analytics.agents_at_risk(q.store, q.since, q.until, q.filters)
+def _risk(q: Query, risk: pl.DataFrame) -> Any:
     if risk.is_empty():
         return empty(
             "No agent runs with a deadline in this window.",
@@ -122,6 +121,10 @@ def register(app: Dash, ctx: Context) -> None:
     )
     def update(state: dict[str, Any], _: int | None) -> Any:
         def build(q: Query) -> tuple[Any, Any]:
-            return _cards(q), _risk(q)
+            figures, risk = together(
+                lambda: analytics.overview(q.store, q.since, q.until, q.filters, q.ctx.prices),
+                lambda: analytics.agents_at_risk(q.store, q.since, q.until, q.filters),
+            )
+            return _cards(figures), _risk(q, risk)
 
         return ctx.render(state, build, 2)

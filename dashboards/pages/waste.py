@@ -11,7 +11,7 @@ import polars as pl
 from dash import Dash, Input, Output, dcc, html
 
 import analytics
-from dashboards._context import Context, Query
+from dashboards._context import Context, Query, together
 from dashboards._shell import LIVE, PAGE_STATE, page
 from dashboards._ui import (
     PALETTE,
@@ -179,9 +179,11 @@ def register(app: Dash, ctx: Context) -> None:
     )
     def update(state: dict[str, Any], _: int | None) -> Any:
         def build(q: Query) -> tuple[Any, ...]:
-            causes = analytics.waste(q.store, q.since, q.until, q.filters, prices=q.ctx.prices)
-            trend = analytics.waste_over_time(q.store, q.since, q.until, q.filters)
-            reasoning = analytics.reasoning_latency(q.store, q.since, q.until, q.filters)
+            causes, trend, reasoning = together(
+                lambda: analytics.waste(q.store, q.since, q.until, q.filters, prices=q.ctx.prices),
+                lambda: analytics.waste_over_time(q.store, q.since, q.until, q.filters),
+                lambda: analytics.reasoning_latency(q.store, q.since, q.until, q.filters),
+            )
             return _causes(causes), _trend(trend), _reasoning(reasoning)
 
         return ctx.render(state, build, 3)

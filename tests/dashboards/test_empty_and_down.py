@@ -31,7 +31,7 @@ def browser(server: Path) -> Iterator[Browser]:
         info: ServerInfo | None = embedded.status(server)
         if info is None:
             raise StorageUnavailableError(f"no ClickHouse server runs on {server}")
-        return Store.connect(info.url, database=DATABASE, timeout_s=5)
+        return Store.connect(info.dsn, database=DATABASE, timeout_s=5)
 
     with running_dashboard(store_factory=factory, refresh_s=3600) as running:
         b = Browser()
