@@ -11,7 +11,7 @@ import polars as pl
 from dash import Dash, Input, Output, dcc, html
 
 import analytics
-from dashboards._context import Context, Query, together
+from dashboards._context import Context, Query
 from dashboards._shell import LIVE, PAGE_STATE, page
 from dashboards._ui import change, empty, fmt_ms, fmt_num, fmt_pct, fmt_usd, section, table
 from dashboards._view import View
@@ -113,18 +113,25 @@ def register(app: Dash, ctx: Context) -> None:
         __name__, path=PATH, name="Overview", title="agentflight: overview", layout=layout
     )
 
+    # Two callbacks: the cards come at once, the projection (re-timing runs) when ready.
     @app.callback(
         Output("ov-cards", "children"),
+        Input(PAGE_STATE, "data"),
+        Input(LIVE, "n_intervals"),
+    )
+    def update_cards(state: dict[str, Any], _: int | None) -> Any:
+        def build(q: Query) -> Any:
+            return _cards(analytics.overview(q.store, q.since, q.until, q.filters, q.ctx.prices))
+
+        return ctx.render(state, build)
+
+    @app.callback(
         Output("ov-risk", "children"),
         Input(PAGE_STATE, "data"),
         Input(LIVE, "n_intervals"),
     )
-    def update(state: dict[str, Any], _: int | None) -> Any:
-        def build(q: Query) -> tuple[Any, Any]:
-            figures, risk = together(
-                lambda: analytics.overview(q.store, q.since, q.until, q.filters, q.ctx.prices),
-                lambda: analytics.agents_at_risk(q.store, q.since, q.until, q.filters),
-            )
-            return _cards(figures), _risk(q, risk)
+    def update_risk(state: dict[str, Any], _: int | None) -> Any:
+        def build(q: Query) -> Any:
+            return _risk(q, analytics.agents_at_risk(q.store, q.since, q.until, q.filters))
 
-        return ctx.render(state, build, 2)
+        return ctx.render(state, build)

@@ -23,11 +23,8 @@ KEYS = {"key-of-p1": "p1", "key-of-p2": "p2"}
 def overview_request(state: dict[str, Any]) -> dict[str, Any]:
     """The request Dash's renderer sends for the overview's figures."""
     return {
-        "output": "..ov-cards.children...ov-risk.children..",
-        "outputs": [
-            {"id": "ov-cards", "property": "children"},
-            {"id": "ov-risk", "property": "children"},
-        ],
+        "output": "ov-cards.children",
+        "outputs": {"id": "ov-cards", "property": "children"},
         "inputs": [
             {"id": "page-state", "property": "data", "value": state},
             {"id": "live-interval", "property": "n_intervals", "value": None},
