@@ -1,5 +1,6 @@
 """The reads a page needs that ``analytics`` does not give: filter choices, a page of traces,
-one trace's typed timings. Each is bounded (a LIMIT, or one trace's time span) and bound
+one trace's typed timings, the stored load-test runs (``loadtest_runs``, written by
+``agentflight loadtest``). Each is bounded (a LIMIT, or one trace's time span) and bound
 server-side, through :class:`collector.Store`.
 
 The trace list selects traces as every figure selects spans (docs/analytics.md, "Window
@@ -9,13 +10,23 @@ only production traces are listed, with one only that run's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from collector import Store
 
-__all__ = ["TRACE_STATUSES", "TracePage", "filter_choices", "list_traces", "span_timings"]
+__all__ = [
+    "LOADTEST_COLUMNS",
+    "TRACE_STATUSES",
+    "TracePage",
+    "filter_choices",
+    "list_traces",
+    "loadtest_report",
+    "loadtest_runs",
+    "span_timings",
+]
 
 TRACE_STATUSES = ("Ok", "Error", "Unset")
 _CHOICES = 200
@@ -189,3 +200,59 @@ def span_timings(
     result = store.query(_TIMINGS_SQL, params)
     names = result.column_names
     return {row[0]: dict(zip(names, row, strict=True)) for row in result.result_rows}
+
+
+LOADTEST_COLUMNS = (
+    "run_id",
+    "started_at",
+    "duration_s",
+    "shape",
+    "search",
+    "target",
+    "model",
+    "verdict",
+    "stages",
+    "requests",
+    "capacity_users",
+    "capacity_value",
+    "slo",
+)
+# With a project (API keys), a run is the project's when its spans are.
+_RUNS_SQL = f"""
+SELECT {", ".join(LOADTEST_COLUMNS)}
+FROM {{db:Identifier}}.loadtest_runs FINAL
+WHERE started_at >= fromUnixTimestamp64Nano({{since_ns:Int64}})
+  AND started_at < fromUnixTimestamp64Nano({{until_ns:Int64}})
+  AND ({{project:String}} = '' OR run_id IN (
+        SELECT DISTINCT loadtest_run_id FROM {{db:Identifier}}.genai_spans
+        WHERE project = {{project:String}} AND loadtest_run_id != ''))
+ORDER BY started_at DESC, run_id
+LIMIT {{limit:UInt32}}
+"""
+_REPORT_SQL = """
+SELECT report
+FROM {db:Identifier}.loadtest_runs FINAL
+WHERE run_id = {run_id:String}
+  AND ({project:String} = '' OR run_id IN (
+        SELECT DISTINCT loadtest_run_id FROM {db:Identifier}.genai_spans
+        WHERE project = {project:String} AND loadtest_run_id = {run_id:String}))
+LIMIT 1
+"""
+
+
+def loadtest_runs(
+    store: Store, since: datetime, until: datetime, project: str = "", limit: int = 50
+) -> list[dict[str, Any]]:
+    """The stored load-test runs (``loadtest_runs``) started in the window, latest first."""
+    params = {"since_ns": _ns(since), "until_ns": _ns(until), "project": project, "limit": limit}
+    result = store.query(_RUNS_SQL, params)
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def loadtest_report(store: Store, run_id: str, project: str = "") -> dict[str, Any] | None:
+    """One run's JSON report as stored, or None."""
+    rows = store.query(_REPORT_SQL, {"run_id": run_id, "project": project}).result_rows
+    if not rows:
+        return None
+    report = json.loads(rows[0][0])
+    return report if isinstance(report, dict) else None

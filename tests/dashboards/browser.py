@@ -47,8 +47,12 @@ const plot = el && (el.classList.contains('js-plotly-plot')
 if (!plot || !plot.data) { return null; }
 return JSON.parse(JSON.stringify({data: plot.data, layout: plot.layout}));
 """
+# Panels still loading, callbacks running, or visible graphs whose Plotly is not drawn yet.
 _BUSY_JS = """
-return document.querySelectorAll('.af-loading, [data-dash-is-loading="true"]').length;
+const busy = document.querySelectorAll('.af-loading, [data-dash-is-loading="true"]').length;
+const pending = [...document.querySelectorAll('.dash-graph--pending')]
+    .filter(el => el.offsetParent !== null).length;
+return busy + pending;
 """
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from collector import Store
+from loadtest import save_run
 from tests.analytics.synth import (
     Span,
     agent_attrs,
@@ -253,6 +254,44 @@ def _waterfall(known: Known, start: datetime) -> list[Span]:
     return spans
 
 
+def loadtest_report(start: datetime) -> dict[str, Any]:
+    """The stored report of run ``lt-1``, as ``agentflight loadtest`` writes it."""
+    stages = []
+    for stage, users in enumerate((10, 14, 18), start=1):
+        ttft = 150.0 + 40.0 * users
+        stages.append(
+            {
+                "stage": stage,
+                "users": users,
+                "requests": 20 * users,
+                "passed": ttft < 800,
+                "ttft_ms": {"p50": ttft - 20, "p95": ttft, "p99": ttft + 10},
+                "tbt_ms": {"p50": 10 + 2 * users, "p95": 12 + 2 * users, "p99": 14 + 2 * users},
+                "e2e_ms": {"p50": 2000.0, "p95": 2400.0, "p99": 2600.0},
+                "error_rate": 0.0,
+                "timeout_rate": 0.0,
+                "attainment": 1.0 if ttft < 800 else 0.4,
+                "goodput_per_s": 3.0,
+                "checks": [{"slo": "ttft_p95<800ms", "observed": ttft, "passed": ttft < 800}],
+            }
+        )
+    return {
+        "run_id": LOADTEST_RUN,
+        "passed": False,
+        "capacity_users": 14,
+        "started_at": start.timestamp(),
+        "duration_s": 600.0,
+        "target": "http://127.0.0.1:8000/v1",
+        "model": "gpt-4o-mini",
+        "shape": "ramp",
+        "slo": ["ttft_p95<800ms"],
+        "verdict": "breached",
+        "exit_code": 1,
+        "warnings": [],
+        "stages": stages,
+    }
+
+
 def seed(store: Store, now: datetime | None = None) -> Known:
     """Write the dataset; the newest span ends about a minute before ``now``."""
     now = now or datetime.now(UTC)
@@ -265,6 +304,7 @@ def seed(store: Store, now: datetime | None = None) -> Known:
     spans += _loadtest(base + timedelta(minutes=5), rng)
     spans += _waterfall(known, now - timedelta(minutes=3))
     insert(store, spans)
+    save_run(store, loadtest_report(base + timedelta(minutes=5)))
     _tally(known, spans)
     return known
 

@@ -131,3 +131,26 @@ def test_a_trace_id_opens_its_waterfall(page: Browser) -> None:
     page.wait(lambda d: f"/traces/{TRACE_ID}" in d.current_url, "the trace never opened")
     page.wait_idle()
     page.find("#trace-waterfall .js-plotly-plot")
+
+
+def test_loadtests_lists_the_run_and_shows_its_stages(page: Browser) -> None:
+    page.open("/loadtests?range=6h")
+    rows = page.texts("#lt-runs-table tbody tr")
+    assert len(rows) == 1 and LOADTEST_RUN in rows[0] and "breached" in rows[0]
+    assert page.find_all("#lt-run-detail") == []
+    page.find("#lt-runs-table a").click()
+    page.wait(lambda d: f"loadtest_run={LOADTEST_RUN}" in d.current_url, "the run was not chosen")
+    page.wait_idle()
+    stages = page.texts("#lt-stages-table tbody tr")
+    assert [row.split()[1] for row in stages] == ["10", "14", "18"]
+    assert "BREACHED" in stages[2] and "BREACHED" not in stages[1]
+    facts = page.find("#lt-run-facts").text
+    assert "14 users met every objective" in facts
+    traces = next(a for a in page.attributes("#lt-run-facts a", "href") if "/traces?" in a)
+    assert f"loadtest_run={LOADTEST_RUN}" in traces and "range=custom" in traces
+    _no_failed_panels(page)
+    page.screenshot(screenshot_path("loadtests"))
+    page.driver.get(traces)
+    page.wait_idle()
+    listed = page.texts("#traces-table tbody tr")
+    assert listed and all("chat gpt-4o-mini" in row for row in listed)
