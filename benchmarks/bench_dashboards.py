@@ -37,7 +37,16 @@ from dashboards import running_dashboard
 BASELINE_ROWS = 10_000
 GOAL_S = 1.0
 TRACE_ID = "0" * 31 + "7"  # run 7: one of the generated traces
-PAGES = ("/", "/latency", "/load", "/waste", "/risk", "/traces", f"/traces/{TRACE_ID}")
+PAGES = (
+    "/",
+    "/latency",
+    "/load",
+    "/waste",
+    "/risk",
+    "/traces",
+    f"/traces/{TRACE_ID}",
+    "/loadtests",
+)
 
 _GENERATE = """
 INSERT INTO {db:Identifier}.otel_traces

@@ -9,6 +9,7 @@ the URL says, and the back button and shared links work.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import dash
@@ -51,6 +52,7 @@ _LABELS = {
     "loadtest_run": "Load-test run",
 }
 HEALTH_INTERVAL_MS = 5_000
+CHOICES_TTL_S = 30.0
 
 
 def app_layout(refresh_s: float) -> html.Div:
@@ -207,6 +209,23 @@ def register_shell(app: Dash, ctx: Context) -> None:
         wanted = view.search(extra)
         return no_update if parse_search(wanted) == current else wanted
 
+    remembered: dict[tuple[str, ...], tuple[float, dict[str, list[str]]]] = {}
+
+    def choices_for(view: View) -> dict[str, list[str]]:
+        """The filter choices of a view's window, kept for :data:`CHOICES_TTL_S`: names
+        change slowly, and every page asks for them."""
+        key = (view.project, view.range, view.since, view.until)
+        now = time.monotonic()
+        hit = remembered.get(key)
+        if hit is not None and now - hit[0] < CHOICES_TTL_S:
+            return hit[1]
+        since, until = view.window()
+        found = filter_choices(ctx.stores.get(), since, until, view.project)
+        if len(remembered) > 256:
+            remembered.clear()
+        remembered[key] = (now, found)
+        return found
+
     @app.callback(
         [Output(f"f-{key}", "options") for key in FILTER_KEYS],
         Input(PAGE_STATE, "data"),
@@ -214,8 +233,7 @@ def register_shell(app: Dash, ctx: Context) -> None:
     def filter_options(state: dict[str, Any] | None) -> list[list[dict[str, str]]]:
         view = ctx.view(state)
         try:
-            since, until = view.window()
-            choices = filter_choices(ctx.stores.get(), since, until, view.project)
+            choices = choices_for(view)
         except ValueError:
             choices = {}  # a bad custom time: the panels say so
         except DOWN_ERRORS:
