@@ -10,14 +10,11 @@ Pages, filters, security and figures: docs/dashboards.md.
 
 from dashboards._app import DEFAULT_COLLECTOR_URL, DEFAULT_REFRESH_S, create_app
 from dashboards._server import RunningDashboard, running_dashboard, serve
-from dashboards._view import RANGES, View
 
 __all__ = [
     "DEFAULT_COLLECTOR_URL",
     "DEFAULT_REFRESH_S",
-    "RANGES",
     "RunningDashboard",
-    "View",
     "create_app",
     "running_dashboard",
     "serve",
