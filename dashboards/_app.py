@@ -35,6 +35,7 @@ def create_app(
     api_keys: Mapping[str, str] | None = None,
     collector_url: str = DEFAULT_COLLECTOR_URL,
     refresh_s: float = DEFAULT_REFRESH_S,
+    replay_target: str = "",
 ) -> Dash:
     """Build the dashboard; serve ``app.server`` (a Flask WSGI app) with any WSGI server.
 
@@ -43,7 +44,8 @@ def create_app(
     ``Host`` headers are accepted and, when not loopback, requires API keys. ``api_keys``
     (``{key: project}``) default to the collector's (``AGENTFLIGHT_API_KEYS``/``_FILE``).
     ``slo`` (``"ttft_p95<800ms,..."``) draws objective lines. ``collector_url`` is shown in
-    the empty state. Raises ValueError for a bad setting.
+    the empty state; ``replay_target`` fills the replay form's target. Raises ValueError for
+    a bad setting.
     """
     if refresh_s <= 0:
         raise ValueError(f"refresh_s must be positive, got {refresh_s}")
@@ -67,6 +69,7 @@ def create_app(
         prices=prices or analytics.load_prices(),
         collector_url=collector_url,
         auth_required=auth.required,
+        replay_target=replay_target,
     )
     app.layout = app_layout(refresh_s)
     register_shell(app, ctx)

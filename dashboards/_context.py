@@ -19,7 +19,7 @@ from dashboards._stores import DOWN_ERRORS, Stores, first_line
 from dashboards._ui import empty
 from dashboards._view import View
 
-__all__ = ["Context", "Query", "request_project", "together"]
+__all__ = ["Context", "Query", "current_context", "request_project", "together"]
 
 log = logging.getLogger("agentflight.dashboards")
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="dashboard-query")
@@ -38,6 +38,13 @@ _ANY_SPAN = """
 SELECT count() FROM (SELECT 1 FROM {db:Identifier}.genai_spans
                      WHERE {project:String} = '' OR project = {project:String} LIMIT 1)
 """
+
+
+def current_context() -> Context:
+    """The context of the app serving the current request."""
+    ctx = flask.current_app.extensions["agentflight"]
+    assert isinstance(ctx, Context)
+    return ctx
 
 
 def request_project() -> str | None:
@@ -68,6 +75,8 @@ class Context:
     prices: analytics.PriceTable
     collector_url: str
     auth_required: bool
+    replay_target: str = ""
+    """The target the replay form starts with (e.g. the demo's simulator)."""
 
     def project(self) -> str | None:
         """The caller's project when API keys are on (the guard put it in the environ)."""

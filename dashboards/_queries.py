@@ -1,11 +1,12 @@
 """The reads a page needs that ``analytics`` does not give: filter choices, a page of traces,
 one trace's typed timings, the stored load-test runs (``loadtest_runs``, written by
-``agentflight loadtest``). Each is bounded (a LIMIT, or one trace's time span) and bound
-server-side, through :class:`collector.Store`.
+``agentflight loadtest``) and replay runs (``replay_runs``, written by ``replay``). Each is
+bounded (a LIMIT, or one trace's time span) and bound server-side, through
+:class:`collector.Store`.
 
 The trace list selects traces as every figure selects spans (docs/analytics.md, "Window
 and filters"): a trace is listed when it has a span in the window; without a load-test run
-only production traces are listed, with one only that run's.
+only production traces are listed (not load tests, not replays), with one only that run's.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from collector import Store
 
 __all__ = [
     "LOADTEST_COLUMNS",
+    "REPLAY_COLUMNS",
     "TRACE_STATUSES",
     "TracePage",
     "filter_choices",
     "list_traces",
     "loadtest_report",
     "loadtest_runs",
+    "replay_runs",
     "span_timings",
 ]
 
@@ -50,7 +53,8 @@ WHERE timestamp >= fromUnixTimestamp64Nano({{since_ns:Int64}})
 _WINDOW = """timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})
   AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})
   AND ({project:String} = '' OR project = {project:String})
-  AND loadtest_run_id = {loadtest_run:String}"""
+  AND loadtest_run_id = {loadtest_run:String}
+  AND replay_run_id = ''"""
 _STATUS = """multiIf(countIf(status_code = 'Error') > 0, 'Error',
                countIf(status_code = 'Ok') > 0, 'Ok', 'Unset')"""
 
@@ -256,3 +260,46 @@ def loadtest_report(store: Store, run_id: str, project: str = "") -> dict[str, A
         return None
     report = json.loads(rows[0][0])
     return report if isinstance(report, dict) else None
+
+
+REPLAY_COLUMNS = (
+    "run_id",
+    "created_at",
+    "agent",
+    "traces",
+    "passed",
+    "route_agreement",
+    "mean_similarity",
+    "tokens_delta_pct",
+    "cost_delta_pct",
+    "p95_latency_delta_pct",
+    "divergences",
+    "errors",
+    "settings",
+)
+# With a project (API keys), a run is the project's when it replayed that project's traces.
+_REPLAYS_SQL = f"""
+SELECT {", ".join(REPLAY_COLUMNS)}
+FROM {{db:Identifier}}.replay_runs FINAL
+WHERE created_at >= fromUnixTimestamp64Nano({{since_ns:Int64}})
+  AND created_at < fromUnixTimestamp64Nano({{until_ns:Int64}})
+  AND ({{project:String}} = '' OR JSONExtractString(settings, 'project') = {{project:String}})
+ORDER BY created_at DESC, run_id
+LIMIT {{limit:UInt32}}
+"""
+
+
+def replay_runs(
+    store: Store, since: datetime, until: datetime, project: str = "", limit: int = 50
+) -> list[dict[str, Any]]:
+    """The stored replay runs (``replay_runs``) created in the window, latest first;
+    ``settings`` parsed."""
+    params = {"since_ns": _ns(since), "until_ns": _ns(until), "project": project, "limit": limit}
+    result = store.query(_REPLAYS_SQL, params)
+    rows = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+    for row in rows:
+        try:
+            row["settings"] = json.loads(row["settings"])
+        except ValueError:
+            row["settings"] = {}
+    return rows

@@ -55,6 +55,7 @@ def serve(
     api_keys: Mapping[str, str] | None = None,
     collector_url: str = DEFAULT_COLLECTOR_URL,
     refresh_s: float = DEFAULT_REFRESH_S,
+    replay_target: str = "",
     announce: Callable[[str], None] | None = print,
     stop: threading.Event | None = None,
 ) -> None:
@@ -64,8 +65,9 @@ def serve(
     Raises ValueError for a bad setting (a non-loopback ``host`` without API keys, a bad
     ``slo``) and OSError when the port cannot be bound.
     """
-    options = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
-    server, stores = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
+    options: dict[str, Any] = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
+    options |= {"refresh_s": refresh_s, "replay_target": replay_target}
+    server, stores = _server(host, port, store_factory, options)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     down = stores.down()
     done = stop or threading.Event()
@@ -105,10 +107,12 @@ def running_dashboard(
     api_keys: Mapping[str, str] | None = None,
     collector_url: str = DEFAULT_COLLECTOR_URL,
     refresh_s: float = DEFAULT_REFRESH_S,
+    replay_target: str = "",
 ) -> Iterator[RunningDashboard]:
     """The dashboard served from a background thread while the block runs."""
-    options = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
-    server, stores = _server(host, port, store_factory, options | {"refresh_s": refresh_s})
+    options: dict[str, Any] = {"slo": slo, "api_keys": api_keys, "collector_url": collector_url}
+    options |= {"refresh_s": refresh_s, "replay_target": replay_target}
+    server, stores = _server(host, port, store_factory, options)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="dashboard", daemon=True
     )

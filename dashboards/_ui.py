@@ -50,7 +50,10 @@ def plot_layout(fig: go.Figure, *, y_title: str = "", x_title: str = "", height:
 
 
 def graph(fig: go.Figure, graph_id: str | dict[str, Any] | None = None) -> dcc.Graph:
+    """The figure, as tall as its layout says (a responsive graph fills its box otherwise)."""
     kwargs: dict[str, Any] = {"id": graph_id} if graph_id is not None else {}
+    if fig.layout.height:
+        kwargs["style"] = {"height": f"{fig.layout.height}px"}
     return dcc.Graph(figure=fig, config=_GRAPH_CONFIG, className="af-graph", **kwargs)
 
 

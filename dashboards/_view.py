@@ -24,6 +24,7 @@ __all__ = [
     "RANGES",
     "VIEW_KEYS",
     "View",
+    "page_url",
     "parse_search",
 ]
 
@@ -129,6 +130,11 @@ class View:
 
     def as_dict(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def page_url(path: str, view: View, **extra: str) -> str:
+    """``path`` with the view's query string and a page's own keys (``run=``, ``trace=``)."""
+    return path + view.search({k: v for k, v in extra.items() if v})
 
 
 def parse_search(search: str | None) -> dict[str, str]:

@@ -26,6 +26,9 @@ def dashboard_command(
     collector_url: Annotated[
         str, Opt(help="Where agents send spans (shown when there are none yet).")
     ] = "http://127.0.0.1:4318",
+    replay_target: Annotated[
+        str, Opt(help="The target the replay form starts with (an OpenAI-compatible base URL).")
+    ] = "",
 ) -> None:
     """Serve the dashboard until Ctrl-C or SIGTERM.
 
@@ -38,7 +41,14 @@ def dashboard_command(
     if not 0 <= port <= 65535:
         raise _fail(f"--port {port} is not a port (0-65535)")
     try:
-        dashboards.serve(host, port, slo=slo, collector_url=collector_url, announce=typer.echo)
+        dashboards.serve(
+            host,
+            port,
+            slo=slo,
+            collector_url=collector_url,
+            replay_target=replay_target,
+            announce=typer.echo,
+        )
     except ValueError as exc:
         raise _fail(str(exc).splitlines()[0]) from None
     except OSError as exc:  # binding the port

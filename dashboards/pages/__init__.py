@@ -3,8 +3,18 @@ its callbacks) and a ``layout(**query)`` that Dash's router calls with the URL's
 
 from __future__ import annotations
 
-from dashboards.pages import latency, load, loadtests, overview, risk, trace, traces, waste
+from dashboards.pages import (
+    latency,
+    load,
+    loadtests,
+    overview,
+    replays,
+    risk,
+    trace,
+    traces,
+    waste,
+)
 
 __all__ = ["PAGES"]
 
-PAGES = (overview, latency, load, waste, risk, traces, trace, loadtests)
+PAGES = (overview, latency, load, waste, risk, traces, trace, replays, loadtests)

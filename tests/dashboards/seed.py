@@ -235,6 +235,9 @@ def _waterfall(known: Known, start: datetime) -> list[Span]:
         parent=run.span_id,
     )
     first.attrs[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(known.messages)
+    first.attrs[semconv.GEN_AI_OUTPUT_MESSAGES] = json.dumps(
+        [{"role": "assistant", "content": "Ada fits: she built the data platform."}]
+    )
     second = Span(
         TRACE_ID,
         start + timedelta(milliseconds=1450),
@@ -243,6 +246,9 @@ def _waterfall(known: Known, start: datetime) -> list[Span]:
         llm_attrs("gpt-4o", ttft_ms=180.0, gaps_ms=np.full(12, 25.0), output_tokens=13),
         span_id="a000000000000005",
         parent=run.span_id,
+    )
+    second.attrs[semconv.GEN_AI_INPUT_MESSAGES] = json.dumps(
+        [*known.messages, {"role": "user", "content": "Summarise in one line."}]
     )
     spans = [run, route, skill, first, second]
     for s in spans:
