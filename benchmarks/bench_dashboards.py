@@ -45,6 +45,7 @@ PAGES = (
     "/risk",
     "/traces",
     f"/traces/{TRACE_ID}",
+    "/replays",
     "/loadtests",
 )
 
