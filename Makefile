@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint format bench soak clean
+.PHONY: install browsers demo test lint format bench soak clean
 
 install: $(STAMP)
 
@@ -17,7 +17,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(VENV)/bin/agentflight up
 
-test: install lint
+# The dashboard tests drive Debian's chromium through chromium-driver; nothing else is fetched.
+browsers:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+test: install lint browsers
 	$(PY) -m pytest
 
 lint: install

@@ -18,7 +18,7 @@ ALLOWED = {
     "collector": {"tracer.semconv"},
     "analytics": {"collector", "tracer.semconv"},
     "replay": {"tracer", "collector", "analytics"},
-    "dashboards": {"analytics", "collector"},
+    "dashboards": {"analytics", "collector", "replay"},
     "loadtest": {"tracer", "analytics", "collector"},
 }
 # What an agent that only traces has installed, besides the standard library.

@@ -25,6 +25,7 @@ def build_app() -> typer.Typer:
     """Assemble the Typer application from the command modules."""
     import typer
 
+    from agentflight.cli import dashboard as dashboard_cli
     from agentflight.cli import db
     from agentflight.cli import loadtest as loadtest_cli
     from agentflight.cli import replay as replay_cli
@@ -49,6 +50,7 @@ def build_app() -> typer.Typer:
     loadtest_cli.register(app)
     report_cli.register(app)
     replay_cli.register(app)
+    dashboard_cli.register(app)
     return app
 
 
