@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/agentflight up
+	$(VENV)/bin/agentflight up --demo
 
 # The dashboard tests drive Debian's chromium through chromium-driver; nothing else is fetched.
 browsers:

@@ -1,4 +1,4 @@
-"""``agentflight up``: the embedded database and the collector together, for local use."""
+"""``agentflight up``: the database, the collector and the dashboard; ``--demo`` adds traffic."""
 
 from __future__ import annotations
 
@@ -6,15 +6,32 @@ from typing import Annotated
 
 import typer
 
-from agentflight.cli.db import DataDir, Port, start_database
-from agentflight.cli.serve import SpoolDir, run_collector
-from collector import embedded
+from agentflight.cli.db import DataDir, Port
+from agentflight.cli.serve import SpoolDir
 
 CollectorHost = Annotated[
     str, typer.Option("--collector-host", help="Address of the collector (loopback by default).")
 ]
 CollectorPort = Annotated[
     int, typer.Option("--collector-port", help="Port of the collector (OTLP/HTTP).")
+]
+DashboardPort = Annotated[int, typer.Option("--dashboard-port", help="Port of the dashboard.")]
+SimulatorPort = Annotated[
+    int, typer.Option("--simulator-port", help="Port of the demo's LLM simulator.")
+]
+Demo = Annotated[
+    bool,
+    typer.Option(
+        "--demo", help="Also start the LLM simulator and the demo assistant under a rising ramp."
+    ),
+]
+Duration = Annotated[
+    str | None,
+    typer.Option(
+        "--duration",
+        help="How long the demo traffic runs (e.g. 90s, 10m); default: until stopped.",
+        show_default=False,
+    ),
 ]
 
 
@@ -27,27 +44,43 @@ def register(root: typer.Typer) -> None:
         port: Port = 8123,
         collector_host: CollectorHost = "127.0.0.1",
         collector_port: CollectorPort = 4318,
+        dashboard_port: DashboardPort = 8050,
+        simulator_port: SimulatorPort = 8000,
         spool_dir: SpoolDir = None,
+        demo: Demo = False,
+        duration: Duration = None,
     ) -> None:
-        """Start everything for local use: the embedded ClickHouse, then the collector.
+        """Start everything for local use: the embedded ClickHouse (unless
+        $AGENTFLIGHT_CLICKHOUSE_URL is set), the collector and the dashboard.
 
-        The collector runs in the foreground; Ctrl-C or SIGTERM stops it (the queue is
-        drained first) and then the database, unless that was already running before.
+        With --demo, also an LLM simulator and the demo assistant under a rising ramp of
+        traffic, so the dashboard fills within a minute or two. Port 0 picks a free port; the
+        URLs printed are the real ones. Ctrl-C or SIGTERM stops everything (the database too,
+        unless it was running before).
         """
-        was_running = embedded.status(data_dir)
-        info = start_database(data_dir, port)
-        typer.echo(
-            "agentflight is up:\n"
-            f"  ClickHouse  {info.url}  (pid {info.pid}, data in {info.data_dir}; "
-            "127.0.0.1 only; `agentflight db url` prints its URL with the secret)\n"
-            "  Collector   this process, in the foreground (below); Ctrl-C stops "
-            + ("it." if was_running else "both.")
-        )
+        from agentflight.stack import StackOptions, run
+        from loadtest._units import InputError, parse_duration_s
+
         try:
-            run_collector(collector_host, collector_port, spool_dir, clickhouse_url=info.dsn)
-        finally:
-            if was_running is None:
-                embedded.stop(info.data_dir)
-                typer.echo(f"ClickHouse stopped (data kept in {info.data_dir}).")
-            else:
-                typer.echo(f"ClickHouse keeps running at {info.url} (it was running before).")
+            seconds = None if duration is None else parse_duration_s(duration, what="--duration")
+        except InputError as exc:
+            typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(2) from None
+        for name, value in (("--port", port), ("--collector-port", collector_port),
+                            ("--dashboard-port", dashboard_port),
+                            ("--simulator-port", simulator_port)):  # fmt: skip
+            if not 0 <= value <= 65535:
+                typer.secho(f"error: {name} {value} is not a port (0-65535)", err=True)
+                raise typer.Exit(2)
+        options = StackOptions(
+            data_dir=data_dir,
+            clickhouse_port=port,
+            collector_host=collector_host,
+            collector_port=collector_port,
+            dashboard_port=dashboard_port,
+            simulator_port=simulator_port,
+            spool_dir=spool_dir,
+            demo=demo,
+            duration_s=seconds,
+        )
+        raise typer.Exit(run(options, say=lambda line: typer.echo(line)))

@@ -8,6 +8,7 @@ answers cut by ``max_tokens``, and the same request sent twice in one run.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import openai
@@ -18,9 +19,11 @@ from examples.assistant.skills import job_search, people_search, post_lookup, we
 
 __all__ = ["ROUTER_MODEL", "answer", "configure_llm"]
 
-ROUTER_MODEL = "router-small"
-WRITER_MODEL = "gen-large"
-REASONER_MODEL = "reasoner-large"
+# Served by the simulator under these names (simulator.toml), so the shipped price table
+# prices them: the figures the dashboard shows are in dollars.
+ROUTER_MODEL = "gpt-4o-mini"
+WRITER_MODEL = "gpt-4o"
+REASONER_MODEL = "o4-mini"
 ROUTES = ("general_knowledge", "job_fit", "post_takeaways", "out_of_scope")
 SYSTEM = "You are a careful jobs assistant. Answer briefly and cite what you used."
 _llm: dict[str, openai.OpenAI] = {}
@@ -32,6 +35,11 @@ def configure_llm(base_url: str, api_key: str = "demo") -> None:
 
 
 def _client() -> openai.OpenAI:
+    """The configured client, else one from the environment (as under ``agentflight replay``,
+    which does not run start-up code and redirects every call to its target itself)."""
+    if "client" not in _llm:
+        key = os.environ.get("OPENAI_API_KEY", "demo")
+        _llm["client"] = openai.OpenAI(api_key=key, max_retries=0, timeout=60)
     return _llm["client"]
 
 

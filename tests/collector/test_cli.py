@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 
 from collector import Store, embedded
 from tests.collector.conftest import CollectorProcess, count, wait_until
@@ -42,35 +44,45 @@ def test_one_spool_directory_one_collector(store: Store, tmp_path: Path) -> None
         assert first.stop() == 0
 
 
-def test_up_runs_the_database_and_the_collector_and_stops_both(tmp_path: Path) -> None:
+def test_up_runs_database_collector_dashboard_and_stops_them_all(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTFLIGHT_")}
     process = subprocess.Popen(
         [*AGENTFLIGHT, "up", "--data-dir", str(data_dir), "--port", "0", "--collector-port", "0",
-         "--spool-dir", str(tmp_path / "spool")],
+         "--dashboard-port", "0", "--spool-dir", str(tmp_path / "spool")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert process.stdout is not None
     lines = []
     try:
         for line in process.stdout:
             lines.append(line)
-            if "listening on http://" in line:
+            if "Try next" in line:
                 break
         output = "".join(lines)
         assert "agentflight is up" in output and "ClickHouse  http://127.0.0.1:" in output
+        urls = dict(re.findall(r"^\s+(Collector|Dashboard)\s+(http://\S+)", output, re.M))
+        assert set(urls) == {"Collector", "Dashboard"}, output
+        assert ":0" not in urls["Collector"] and ":0/" not in urls["Dashboard"]
         info = embedded.status(data_dir)
-        assert info is not None
-        url = line.split("listening on ", 1)[1].split()[0]
+        assert info is not None and info.secret not in output
+        children = psutil.Process(process.pid).children(recursive=True)
         body = genai_request(3).SerializeToString()
-        assert httpx.post(f"{url}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        collector = urls["Collector"]
+        assert (
+            httpx.post(f"{collector}/v1/traces", content=body, headers=PROTOBUF).status_code == 200
+        )
         with Store.connect(info.dsn, apply_migrations=False) as store:
             wait_until(lambda: count(store) == 3, what="the spans in the embedded database")
+        assert httpx.get(urls["Dashboard"], timeout=30).status_code == 200
         process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
+        assert process.wait(90) == 0
         rest = process.stdout.read()
-        assert "agentflight collector stopped" in rest and "ClickHouse stopped" in rest
+        assert "ClickHouse stopped" in rest
         assert embedded.status(data_dir) is None
+        alive = [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+        assert alive == []  # nothing left behind
     finally:
         if process.poll() is None:
             process.kill()
