@@ -7,6 +7,7 @@ test sessions never share state with each other or with a developer's own server
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,34 @@ from pathlib import Path
 import pytest
 
 from collector import ServerInfo, Store, embedded
+from tests.reliability.harness import ROWS_FILE_ENV, SOAK, Row, table
 
 # Internal errors of the tracer raise under the test suite instead of being swallowed.
 os.environ["AGENTFLIGHT_STRICT"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Name the file the reliability scenarios write their rows to (workers inherit it)."""
+    if ROWS_FILE_ENV not in os.environ:
+        handle, path = tempfile.mkstemp(prefix="agentflight-reliability-", suffix=".jsonl")
+        os.close(handle)
+        os.environ[ROWS_FILE_ENV] = path
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the main process owns the file
+        Path(os.environ.get(ROWS_FILE_ENV, "")).unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The reliability suite's evidence: one row per scenario (docs/reliability.md)."""
+    rows = Row.read(os.environ.get(ROWS_FILE_ENV, ""))
+    if rows:
+        terminalreporter.section(f"reliability ({'soak' if SOAK else 'fast'})")
+        terminalreporter.write_line(table(rows))
 
 
 @pytest.fixture(scope="session")

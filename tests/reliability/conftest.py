@@ -1,17 +1,8 @@
-"""The reliability suite prints its evidence: one row per scenario, at the end of the run."""
+"""The reliability scenarios use the collector tests' fixture; their rows are printed by the
+root conftest at the end of the run (see tests/conftest.py)."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.collector.conftest import start_collector
-from tests.reliability.harness import ROWS, SOAK, table
 
-__all__ = ["start_collector"]  # the collector tests' fixture, for these scenarios too
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not ROWS:
-        return
-    terminalreporter.section(f"reliability ({'soak' if SOAK else 'fast'})")
-    terminalreporter.write_line(table(ROWS))
+__all__ = ["start_collector"]

@@ -9,6 +9,8 @@ sizes; ``make test`` runs the same scenarios small.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import threading
 import time
@@ -21,7 +23,9 @@ from collector import Store
 from tests.collector.otlp_builders import PROTOBUF, genai_request
 
 SOAK = os.environ.get("AGENTFLIGHT_SOAK") == "1"
-ROWS: list[Row] = []
+# Rows go to a file the whole run shares (pytest-xdist runs scenarios in worker processes;
+# the conftest prints the file at the end), named by the conftest in the main process.
+ROWS_FILE_ENV = "RELIABILITY_ROWS_FILE"
 
 
 def scale(fast: int, soak: int) -> int:
@@ -47,8 +51,19 @@ class Row:
     )  # fmt: skip
 
     def record(self) -> Row:
-        ROWS.append(self)
+        path = os.environ.get(ROWS_FILE_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as rows:
+                rows.write(json.dumps(dataclasses.asdict(self)) + "\n")
         return self
+
+    @classmethod
+    def read(cls, path: str) -> list[Row]:
+        try:
+            with open(path, encoding="utf-8") as rows:
+                return [cls(**json.loads(line)) for line in rows if line.strip()]
+        except FileNotFoundError:
+            return []
 
 
 def table(rows: list[Row]) -> str:
