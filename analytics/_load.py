@@ -1,25 +1,22 @@
-"""Load: each LLM call's concurrency, and latency against it (docs/analytics.md, "Load").
+"""Load: latency against each LLM call's concurrency (docs/analytics.md, "Load").
 
-``concurrency`` of a call: the calls to the same model in flight at its start, across all
-processes, services and projects, itself included, from span start and end times. It is a
-window-function sweep in ClickHouse over +1 (start) / -1 (end) events per model, ordered by
-time with ends before starts at the same instant, summed over peers: calls that start at
-the same instant count each other. Load-test runs are swept apart from production and from
-each other (partition by ``loadtest_run_id``).
+Concurrency is computed in ClickHouse by :mod:`analytics._concurrency` for the calls a
+figure samples; fits are Theil-Sen lines (:mod:`analytics._fit`) per model and source
+(production, each load-test run).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
+from analytics._concurrency import LOOKBACK_S, concurrency_sql
 from analytics._filters import Filters, scope, scope_params, window
 from analytics._fit import LineFit, fit_line
-from analytics._measures import END_NS, IS_LLM, MODEL, START_NS, frame
+from analytics._measures import IS_LLM, MODEL, SAMPLE_KEY, frame
 from analytics._slo import SLO
 from collector import Store
 
@@ -27,15 +24,12 @@ __all__ = [
     "FIT_COLUMNS",
     "LOOKBACK_S",
     "POINT_COLUMNS",
-    "calls_with_concurrency",
     "fit_lines",
     "fits_frame",
     "load_fits",
     "load_points",
 ]
 
-LOOKBACK_S = 3600
-"""Calls that started up to this long before the window still count in its concurrency."""
 LoadMeasure = Literal["concurrency", "inflight"]
 METRICS = ("ttft_ms", "tbt_ms")
 POINT_COLUMNS = (
@@ -70,90 +64,42 @@ FIT_COLUMNS = (
     "curve_hi",
 )
 
-# Every LLM call of the window with its concurrency. Only the columns asked for, and a flag
-# for the calls the filters select, go through the sweep: it sorts every event of the window.
-_CONCURRENCY = f"""
-SELECT {{columns}}, toUInt32(concurrency) AS concurrency FROM (
-    SELECT *, sum(ev.2) OVER (PARTITION BY model, loadtest_run_id
-                              ORDER BY ev.1, ev.2
-                              RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS concurrency
-    FROM (
-        SELECT {{expressions}}, {MODEL} AS model, loadtest_run_id, ({{scope}}) AS keep,
-               arrayJoin([({START_NS}, toInt8(1)), ({END_NS}, toInt8(-1))]) AS ev
-        FROM {{{{db:Identifier}}}}.genai_spans
-        WHERE {{events}} AND {IS_LLM}
-    )
-)
-WHERE ev.2 = 1 AND keep
+# Calls eligible for fits and points: streamed (a TTFT or a TBT) LLM calls.
+_STREAMED = "(ttft_ms IS NOT NULL OR tbt_mean_ms IS NOT NULL)"
+_SIZES = f"""
+SELECT request_model, response_model, loadtest_run_id, count() AS n
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND {IS_LLM} AND {_STREAMED}{{extra}}
+GROUP BY request_model, response_model, loadtest_run_id
 """
-# Columns callers may ask for, by name: genai_spans columns, or these expressions.
-_EXPRESSIONS = {
-    "trace_key": "cityHash64(trace_id)",
-    "sample_key": "cityHash64(span_id)",
-    "start_ns": START_NS,
-    "end_ns": END_NS,
-}
-
-
-def calls_with_concurrency(
-    filters: Filters | None, columns: Sequence[str], *, all_sources: bool = False
-) -> str:
-    """SQL of the window's LLM calls with ``columns`` (``genai_spans`` columns, ``model``,
-    ``loadtest_run_id``, ``trace_key``, ``sample_key``, ``start_ns``, ``end_ns``) and their
-    ``concurrency``."""
-    f = filters or Filters()
-    events = scope(
-        Filters(loadtest_run=f.loadtest_run),
-        all_sources=True,
-        model="none",
-        lookback_s=LOOKBACK_S,
-        all_replays=True,
-    )
-    carried = [c for c in columns if c not in ("model", "loadtest_run_id")]
-    expressions = ", ".join(f"{_EXPRESSIONS.get(c, c)} AS {c}" for c in carried) or "1 AS one"
-    return _CONCURRENCY.format(
-        columns=", ".join(columns),
-        expressions=expressions,
-        events=events,
-        scope=scope(filters, all_sources=all_sources),
-    )
-
-
 _POINTS = """
 SELECT timestamp, model, if(loadtest_run_id = '', 'production', 'loadtest') AS source,
        loadtest_run_id, concurrency, inflight, ttft_ms, tbt_mean_ms AS tbt_ms
 FROM ({calls})
-WHERE ttft_ms IS NOT NULL OR tbt_mean_ms IS NOT NULL
-ORDER BY sample_key
+ORDER BY sample_key, start_ns
 LIMIT {{limit:UInt32}}
 """
-_POINT_FIELDS = (
-    "timestamp",
-    "model",
-    "loadtest_run_id",
-    "inflight",
-    "ttft_ms",
-    "tbt_mean_ms",
-    "sample_key",
+_POINT_FIELDS = ("timestamp", "inflight", "ttft_ms", "tbt_mean_ms", "sample_key")
+_FIT_FIELDS = ("ttft_ms", "tbt_mean_ms", "sample_key")
+# The sample: a bound on the sample key per model and source (evaluated only where the
+# largest bound passes).
+_CUT = (
+    f"{SAMPLE_KEY} <= {{top:UInt64}} AND {SAMPLE_KEY} <= transform(concat({MODEL}, '|', "
+    "loadtest_run_id), {groups:Array(String)}, {cuts:Array(UInt64)}, toUInt64(0))"
 )
-_FIT_FIELDS = ("model", "loadtest_run_id", "inflight", "ttft_ms", "tbt_mean_ms", "sample_key")
-
-# Calls per model and source, to sample each group down to about max_points by hash.
-_GROUP_SIZES = f"""
-SELECT concat({MODEL}, '|', loadtest_run_id) AS grp, count() AS n
-FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM}
-GROUP BY grp
-"""
 _FIT_SAMPLE = """
-SELECT model, loadtest_run_id, toFloat64({measure}) AS load, ttft_ms,
-       tbt_mean_ms AS tbt_ms
+SELECT model, loadtest_run_id, toFloat64(concurrency) AS load, ttft_ms, tbt_mean_ms AS tbt_ms
 FROM ({calls})
-WHERE ({measure}) IS NOT NULL AND (ttft_ms IS NOT NULL OR tbt_mean_ms IS NOT NULL)
-  AND sample_key <= transform(concat(model, '|', loadtest_run_id), {{groups:Array(String)}},
-                              {{cuts:Array(UInt64)}}, toUInt64(0))
-ORDER BY sample_key
+ORDER BY sample_key, start_ns
 LIMIT {{per_group:UInt32}} BY model, loadtest_run_id
+"""
+_FIT_SAMPLE_INFLIGHT = f"""
+SELECT {MODEL} AS model, loadtest_run_id, toFloat64(inflight) AS load, ttft_ms,
+       tbt_mean_ms AS tbt_ms
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND {IS_LLM} AND {_STREAMED} AND inflight IS NOT NULL AND {{cut}}
+ORDER BY {SAMPLE_KEY}, timestamp
+LIMIT {{{{per_group:UInt32}}}} BY model, loadtest_run_id
 """
 
 
@@ -173,8 +119,22 @@ def load_points(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     win = window(since, until)
-    sql = _POINTS.format(calls=calls_with_concurrency(filters, _POINT_FIELDS, all_sources=True))
-    return frame(store, sql, scope_params(win, filters) | {"limit": limit}).select(POINT_COLUMNS)
+    params = scope_params(win, filters) | {"limit": limit}
+    sizes = _sizes(store, filters, params)
+    total = int(sizes["n"].sum() or 0)
+    # The smallest sample keys: those under a bound that keeps about twice the limit, or
+    # every call when that bound keeps too few.
+    for top in (_cut(total, limit), 2**64 - 1):
+        calls = concurrency_sql(
+            filters,
+            _POINT_FIELDS,
+            target=f"{_STREAMED} AND {SAMPLE_KEY} <= {top}",
+            all_sources=True,
+        )
+        points = frame(store, _POINTS.format(calls=calls), params)
+        if points.height >= min(limit, total):
+            break
+    return points.select(POINT_COLUMNS)
 
 
 def load_fits(
@@ -226,13 +186,21 @@ def fit_lines(
     if load_measure not in ("concurrency", "inflight"):
         raise ValueError(f"load_measure must be concurrency or inflight, got {load_measure!r}")
     win = window(since, until)
-    sql = _FIT_SAMPLE.format(
-        calls=calls_with_concurrency(filters, _FIT_FIELDS, all_sources=True),
-        measure=load_measure,
-    )
     params = scope_params(win, filters) | {"per_group": max_points}
-    sizes = frame(store, _GROUP_SIZES.format(scope=scope(filters, all_sources=True)), params)
-    params |= {"groups": sizes["grp"].to_list(), "cuts": [_cut(n, max_points) for n in sizes["n"]]}
+    inflight = load_measure == "inflight"
+    sizes = _sizes(store, filters, params, " AND inflight IS NOT NULL" if inflight else "")
+    groups = sizes.group_by("grp").agg(pl.col("n").sum())
+    if groups.is_empty():
+        return {}
+    cuts = [_cut(n, max_points) for n in groups["n"]]
+    params |= {"groups": groups["grp"].to_list(), "cuts": cuts, "top": max(cuts, default=0)}
+    if inflight:
+        sql = _FIT_SAMPLE_INFLIGHT.format(scope=scope(filters, all_sources=True), cut=_CUT)
+    else:
+        calls = concurrency_sql(
+            filters, _FIT_FIELDS, target=f"{_STREAMED} AND {_CUT}", all_sources=True
+        )
+        sql = _FIT_SAMPLE.format(calls=calls)
     sample = frame(store, sql, params)
     lines: dict[tuple[str, str, str], LineFit] = {}
     for (model, run), group in sample.group_by(["model", "loadtest_run_id"], maintain_order=True):
@@ -241,6 +209,16 @@ def fit_lines(
             if fit is not None:
                 lines[(str(model), str(run), metric)] = fit
     return lines
+
+
+def _sizes(
+    store: Store, filters: Filters | None, params: dict[str, Any], extra: str = ""
+) -> pl.DataFrame:
+    """Eligible calls per ``grp`` (``model|loadtest_run_id``)."""
+    sql = _SIZES.format(scope=scope(filters, all_sources=True), extra=extra)
+    df = frame(store, sql, params)
+    model = pl.when(pl.col("request_model") != "").then("request_model").otherwise("response_model")
+    return df.select(grp=pl.concat_str(model, pl.lit("|"), "loadtest_run_id"), n="n")
 
 
 def _cut(size: int, wanted: int) -> int:

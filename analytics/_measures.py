@@ -12,7 +12,17 @@ import polars as pl
 
 from collector import Store
 
-__all__ = ["END_NS", "IS_ERROR", "IS_LLM", "MODEL", "NON_LLM", "PERCENTILES", "START_NS", "frame"]
+__all__ = [
+    "END_NS",
+    "IS_ERROR",
+    "IS_LLM",
+    "MODEL",
+    "NON_LLM",
+    "PERCENTILES",
+    "SAMPLE_KEY",
+    "START_NS",
+    "frame",
+]
 
 PERCENTILES = (0.5, 0.95, 0.99)
 """The percentiles every latency figure reports: p50, p95, p99."""
@@ -22,13 +32,21 @@ MODEL = "if(request_model != '', request_model, response_model)"
 
 NON_LLM = ("invoke_agent", "execute_tool", "route")
 
-IS_LLM = f"({MODEL} != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route'))"
+IS_LLM = (
+    "((request_model != '' OR response_model != '')"
+    " AND operation NOT IN ('invoke_agent', 'execute_tool', 'route'))"
+)
 """An LLM call: a span with a model that is not an agent run, a skill or a routing decision."""
 
 IS_ERROR = "(status_code = 'Error')"
 
 START_NS = "toUnixTimestamp64Nano(timestamp)"
 END_NS = "(toUnixTimestamp64Nano(timestamp) + toInt64(duration_ms * 1e6))"
+
+SAMPLE_KEY = "cityHash64(trace_key, timestamp)"
+"""A span's uniform 64-bit hash (of its trace and start time), for deterministic samples.
+
+``trace_key`` is ``cityHash64(trace_id)``, stored (migration 0009)."""
 
 LATENCY_QUANTILES = "quantilesExactInclusive(0.5, 0.95, 0.99)"
 """Exact percentiles with linear interpolation between order statistics (numpy's default)."""

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analytics._concurrency import concurrency_sql
 from analytics._filters import Filters, scope, scope_params, window
 from analytics._fit import LineFit
-from analytics._load import calls_with_concurrency, fit_lines
-from analytics._measures import END_NS, IS_ERROR, START_NS, frame
+from analytics._load import fit_lines
+from analytics._measures import END_NS, IS_ERROR, SAMPLE_KEY, START_NS, frame
 from analytics._project import Law, critical_paths, project_calls, run_critical_path
 from collector import Store
 
@@ -37,8 +38,6 @@ RISK_COLUMNS = (
 
 _CALL_FIELDS = (
     "trace_key",
-    "model",
-    "start_ns",
     "end_ns",
     "duration_ms",
     "ttft_ms",
@@ -57,34 +56,18 @@ GROUP BY agent_name
 ORDER BY agent_name
 """
 _RUNS = f"""
-SELECT span_id AS run_id, cityHash64(trace_id) AS trace_key, agent_name AS agent,
+SELECT span_id AS run_id, trace_key, agent_name AS agent,
        {START_NS} AS start_ns, {END_NS} AS end_ns, duration_ms, toFloat64(timeout_ms) AS timeout_ms
 FROM {{{{db:Identifier}}}}.genai_spans
 WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != '' AND timeout_ms IS NOT NULL
-  AND cityHash64(trace_id, span_id) <= transform(agent_name, {{{{agents:Array(String)}}}},
-                                                  {{{{cuts:Array(UInt64)}}}}, toUInt64(0))
+  AND {SAMPLE_KEY} <= transform(agent_name, {{{{agents:Array(String)}}}},
+                                {{{{cuts:Array(UInt64)}}}}, toUInt64(0))
 """
-# The LLM calls and skill calls inside the sampled runs (by trace and start time).
-_PARTS = """
-SELECT r.run_id AS run_id, c.kind AS kind, c.model AS model, c.start_ns AS start_ns,
-       c.end_ns AS end_ns, c.duration_ms AS duration_ms, c.concurrency AS concurrency,
-       c.ttft_ms AS ttft_ms, c.tbt_mean_ms AS tbt_ms, c.output_tokens AS output_tokens,
-       c.reasoning_tokens AS reasoning_tokens
-FROM (
-    SELECT 'llm' AS kind, trace_key, model, start_ns, end_ns, duration_ms,
-           toFloat64(concurrency) AS concurrency, ttft_ms, tbt_mean_ms, output_tokens,
-           reasoning_tokens
-    FROM ({calls})
-    UNION ALL
-    SELECT 'skill' AS kind, cityHash64(trace_id) AS trace_key, '' AS model,
-           {start} AS start_ns, {end} AS end_ns, duration_ms, NULL AS concurrency,
-           NULL AS ttft_ms, NULL AS tbt_mean_ms,
-           toUInt64(0) AS output_tokens, toUInt64(0) AS reasoning_tokens
-    FROM {{db:Identifier}}.genai_spans
-    WHERE {skill_scope} AND operation = 'execute_tool'
-) AS c
-INNER JOIN ({runs}) AS r ON c.trace_key = r.trace_key
-WHERE c.start_ns >= r.start_ns AND c.start_ns < r.end_ns
+_IN_RUNS = "trace_key IN (SELECT trace_key FROM ({runs}))"
+_SKILLS = f"""
+SELECT trace_key, {START_NS} AS start_ns, {END_NS} AS end_ns, duration_ms
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND operation = 'execute_tool' AND {{in_runs}}
 """
 
 
@@ -125,15 +108,11 @@ def timeout_risk(
     f = filters or Filters()
     inner = Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
     runs_sql = _RUNS.format(scope=run_scope)
-    parts_sql = _PARTS.format(
-        calls=calls_with_concurrency(inner, _CALL_FIELDS),
-        skill_scope=scope(inner),
-        runs=runs_sql,
-        start=START_NS,
-        end=END_NS,
-    )
+    in_runs = _IN_RUNS.format(runs=runs_sql)
     runs = frame(store, runs_sql, params)
-    parts = frame(store, parts_sql, params)
+    calls = frame(store, concurrency_sql(inner, _CALL_FIELDS, target=in_runs), params)
+    skills = frame(store, _SKILLS.format(scope=scope(inner), in_runs=in_runs), params)
+    parts = _parts(runs, calls, skills)
     if lines is None:
         lines = fit_lines(store, since, until, inner)
     rows = []
@@ -144,6 +123,45 @@ def timeout_risk(
             _agent_row(agent, mine, parts.filter(pl.col("run_id").is_in(ids)), lines, mults)
         )
     return pl.DataFrame(rows, schema=schema)
+
+
+def _parts(runs: pl.DataFrame, calls: pl.DataFrame, skills: pl.DataFrame) -> pl.DataFrame:
+    """The LLM and skill calls that start inside each sampled run (same trace)."""
+    llm = calls.select(
+        kind=pl.lit("llm"),
+        trace_key="trace_key",
+        model="model",
+        start_ns="start_ns",
+        end_ns="end_ns",
+        duration_ms="duration_ms",
+        concurrency=pl.col("concurrency").cast(pl.Float64),
+        ttft_ms="ttft_ms",
+        tbt_ms="tbt_mean_ms",
+        output_tokens=pl.col("output_tokens").cast(pl.UInt64),
+        reasoning_tokens=pl.col("reasoning_tokens").cast(pl.UInt64),
+    )
+    tools = skills.select(
+        kind=pl.lit("skill"),
+        trace_key="trace_key",
+        model=pl.lit(""),
+        start_ns="start_ns",
+        end_ns="end_ns",
+        duration_ms="duration_ms",
+        concurrency=pl.lit(None, pl.Float64),
+        ttft_ms=pl.lit(None, pl.Float64),
+        tbt_ms=pl.lit(None, pl.Float64),
+        output_tokens=pl.lit(0, pl.UInt64),
+        reasoning_tokens=pl.lit(0, pl.UInt64),
+    )
+    both = pl.concat([llm, tools], how="vertical_relaxed")
+    spans = runs.select("run_id", "trace_key", run_start="start_ns", run_end="end_ns")
+    return (
+        both.join(spans, on="trace_key")
+        .filter(
+            (pl.col("start_ns") >= pl.col("run_start")) & (pl.col("start_ns") < pl.col("run_end"))
+        )
+        .drop("trace_key", "run_start", "run_end")
+    )
 
 
 def _schema(mults: list[float]) -> dict[str, pl.DataType | type[pl.DataType]]:
