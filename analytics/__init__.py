@@ -9,20 +9,13 @@ ClickHouse; polars, numpy and scipy shape and model the results.
 from analytics._cost import COST_COLUMNS, RUN_COST_COLUMNS, cost, cost_per_run
 from analytics._filters import Filters
 from analytics._histogram import RELATIVE_ERROR as TBT_HISTOGRAM_RELATIVE_ERROR
-from analytics._latency import (
-    DURATION_BY_COLUMNS,
-    LATENCY_COLUMNS,
-    OVER_TIME_COLUMNS,
-    choose_bucket,
-    duration_by,
-    latency_over_time,
-    latency_summary,
-)
+from analytics._latency import DURATION_BY_COLUMNS, LATENCY_COLUMNS, duration_by, latency_summary
 from analytics._load import FIT_COLUMNS, POINT_COLUMNS, load_fits, load_points
 from analytics._overview import OVERVIEW_METRICS, agents_at_risk, overview
 from analytics._prices import ModelPrice, PriceTable, load_prices
 from analytics._render import print_report, report_markdown
 from analytics._report import build_report, count_spans, run_report
+from analytics._series import OVER_TIME_COLUMNS, choose_bucket, latency_over_time
 from analytics._slo import SLO, Objective, parse_slo
 from analytics._timeout import BUDGET_PARTS, RISK_COLUMNS, timeout_risk
 from analytics._waste import CAUSES, WASTE_COLUMNS, reasoning_latency, waste, waste_over_time

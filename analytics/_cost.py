@@ -11,9 +11,11 @@ from datetime import datetime
 
 import polars as pl
 
-from analytics._filters import Filters, scope, scope_params, window
-from analytics._measures import IS_ERROR, IS_LLM, MODEL, frame
+from analytics._agents import agent_calls, agent_runs
+from analytics._filters import Filters, scope_params, window
+from analytics._measures import MODEL, frame
 from analytics._prices import PriceTable, load_prices
+from analytics._rollup import window_sums_sql
 from collector import Store
 
 __all__ = ["COST_COLUMNS", "RUN_COST_COLUMNS", "cost", "cost_per_run", "price_frame"]
@@ -42,32 +44,11 @@ _TOKENS = """
     sum(output_tokens) AS output_tokens,
     sum(reasoning_tokens) AS reasoning_tokens"""
 
-_BY_MODEL = f"""
-SELECT {MODEL} AS model, {_TOKENS}
-FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM}
-GROUP BY model
+# Token sums add up: most of them come from the per-minute rollup (exact, see _rollup).
+_BY_MODEL = """
+SELECT model, calls, input_tokens, cached_tokens, output_tokens, reasoning_tokens
+FROM ({sums})
 ORDER BY model
-"""
-
-# The runs of each agent, and the tokens of the LLM calls in their traces, by model.
-_RUNS = f"""
-SELECT agent_name AS agent, count() AS runs,
-       countIf(NOT {IS_ERROR} AND NOT (timeout_ms IS NOT NULL AND duration_ms > timeout_ms))
-           AS successful_runs
-FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{run_scope}} AND operation = 'invoke_agent' AND agent_name != ''
-GROUP BY agent_name
-"""
-_RUN_CALLS = f"""
-SELECT a.agent_name AS agent, c.model AS model, {_TOKENS}
-FROM (SELECT trace_id, {MODEL} AS model, input_tokens, cached_tokens, output_tokens,
-             reasoning_tokens
-      FROM {{{{db:Identifier}}}}.genai_spans WHERE {{call_scope}} AND {IS_LLM}) AS c
-INNER JOIN (SELECT DISTINCT trace_id, agent_name FROM {{{{db:Identifier}}}}.genai_spans
-            WHERE {{run_scope}} AND operation = 'invoke_agent' AND agent_name != '') AS a
-USING trace_id
-GROUP BY agent, model
 """
 
 
@@ -97,7 +78,8 @@ def cost(
     the price table does not know the model). Columns: :data:`COST_COLUMNS`."""
     win = window(since, until)
     table = prices or load_prices()
-    df = frame(store, _BY_MODEL.format(scope=scope(filters)), scope_params(win, filters))
+    sums = window_sums_sql(filters, [("model", "model", MODEL)], llm_only=True)
+    df = frame(store, _BY_MODEL.format(sums=sums), scope_params(win, filters))
     return price_frame(df, table).select(COST_COLUMNS)
 
 
@@ -113,10 +95,8 @@ def cost_per_run(
     are paid for too). Columns: :data:`RUN_COST_COLUMNS`."""
     win = window(since, until)
     table = prices or load_prices()
-    params = scope_params(win, filters)
-    run_scope = scope(filters, model="trace")
-    runs = frame(store, _RUNS.format(run_scope=run_scope), params)
-    calls = frame(store, _RUN_CALLS.format(call_scope=scope(filters), run_scope=run_scope), params)
+    runs = agent_runs(store, win, filters)
+    calls = agent_calls(store, win, filters).filter(pl.col("model") != "")
     rows = []
     for run in runs.iter_rows(named=True):
         mine = price_frame(calls.filter(pl.col("agent") == run["agent"]), table)

@@ -1,33 +1,27 @@
-"""Latency: TTFT, pooled TBT and duration percentiles, by model, agent, route, skill and time.
+"""Latency: TTFT, pooled TBT and duration percentiles, by operation and model, agent, route
+and skill (over time: :mod:`analytics._series`).
 
-Definitions (docs/analytics.md, "Latency"): percentiles over the raw table are exact
+Definitions (docs/analytics.md, "Latency"): percentiles are exact
 (``quantilesExactInclusive``: linear interpolation between order statistics, as numpy's
 default); TBT percentiles are pooled over every inter-token gap of every call (the merged
-gap histograms, within 1.09 %); rollup figures use DDSketch (within 1 %).
+gap histograms, within 1.09 %).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 import polars as pl
 
-from analytics._filters import Filters, rollup_scope, scope, scope_params, window
-from analytics._histogram import pooled_percentiles, pooled_sql
+from analytics._agents import agent_calls, agent_runs
+from analytics._filters import Filters, scope, scope_params, window
+from analytics._histogram import pooled_percentiles
 from analytics._measures import IS_ERROR, IS_LLM, LATENCY_QUANTILES, MODEL, PERCENTILES, frame
+from analytics._rollup import ROLLUP_IS_LLM, window_sums_sql
 from collector import Store
 
-__all__ = [
-    "DURATION_BY_COLUMNS",
-    "LATENCY_COLUMNS",
-    "OVER_TIME_COLUMNS",
-    "ROLLUP_AFTER",
-    "choose_bucket",
-    "duration_by",
-    "latency_over_time",
-    "latency_summary",
-]
+__all__ = ["DURATION_BY_COLUMNS", "LATENCY_COLUMNS", "duration_by", "latency_summary"]
 
 LATENCY_COLUMNS = (
     "operation",
@@ -51,19 +45,6 @@ LATENCY_COLUMNS = (
     "duration_p95",
     "duration_p99",
 )
-OVER_TIME_COLUMNS = (
-    "bucket",
-    "model",
-    "calls",
-    "errors",
-    "ttft_p50",
-    "ttft_p95",
-    "ttft_p99",
-    "tbt_gaps",
-    "tbt_p50",
-    "tbt_p95",
-    "tbt_p99",
-)
 DURATION_BY_COLUMNS = (
     "name",
     "target",
@@ -75,15 +56,6 @@ DURATION_BY_COLUMNS = (
     "duration_p95",
     "duration_p99",
 )
-ROLLUP_AFTER = timedelta(hours=6)
-"""Windows longer than this read the per-minute rollup (when the filters allow it)."""
-_BUCKETS = (
-    (timedelta(hours=1), timedelta(minutes=1)),
-    (timedelta(hours=6), timedelta(minutes=5)),
-    (timedelta(days=1), timedelta(minutes=15)),
-    (timedelta(days=7), timedelta(hours=1)),
-    (timedelta(days=31), timedelta(hours=6)),
-)
 _SUFFIXES = ("p50", "p95", "p99")
 
 _GROUPS = f"""
@@ -92,10 +64,7 @@ _GROUPS = f"""
     countIf(timed_out) AS timeouts,
     countIf(ttft_ms IS NOT NULL) AS streamed,
     {LATENCY_QUANTILES}(ttft_ms) AS ttft,
-    {LATENCY_QUANTILES}(duration_ms) AS duration,
-    sumMap(tbt_histogram) AS tbt_map,
-    mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts"""
+    {LATENCY_QUANTILES}(duration_ms) AS duration"""
 
 _BY_OPERATION = """
 SELECT operation, if({is_llm}, {model}, '') AS model, '' AS agent, any(provider) AS provider,
@@ -104,75 +73,6 @@ FROM {{db:Identifier}}.genai_spans
 WHERE {scope}
 GROUP BY operation, model
 """
-
-_AGENT_RUNS = """
-SELECT 'invoke_agent' AS operation, '' AS model, agent_name AS agent, '' AS provider,
-    count() AS calls,
-    countIf({is_error}) AS errors,
-    countIf(timeout_ms IS NOT NULL AND duration_ms > timeout_ms) AS timeouts,
-    {quantiles}(duration_ms) AS duration
-FROM {{db:Identifier}}.genai_spans
-WHERE {scope} AND operation = 'invoke_agent' AND agent_name != ''
-GROUP BY agent_name
-"""
-
-# LLM calls in the traces of each agent's runs.
-_AGENT_CALLS = """
-SELECT a.agent_name AS agent,
-    countIf(c.ttft_ms IS NOT NULL) AS streamed,
-    {quantiles}(c.ttft_ms) AS ttft,
-    sumMap(c.tbt_histogram) AS tbt_map,
-    mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts
-FROM (SELECT trace_id, ttft_ms, tbt_histogram FROM {{db:Identifier}}.genai_spans
-      WHERE {call_scope} AND {is_llm}) AS c
-INNER JOIN (SELECT DISTINCT trace_id, agent_name FROM {{db:Identifier}}.genai_spans
-            WHERE {run_scope} AND operation = 'invoke_agent' AND agent_name != '') AS a
-USING trace_id
-GROUP BY a.agent_name
-"""
-
-_OVER_TIME_RAW = """
-SELECT toDateTime64(toStartOfInterval(toDateTime(timestamp, 'UTC'),
-                                         toIntervalSecond({{bucket_s:UInt32}})), 0, 'UTC')
-           AS bucket,
-    {model} AS model,
-    count() AS calls,
-    countIf({is_error}) AS errors,
-    {quantiles}(ttft_ms) AS ttft,
-    sumMap(tbt_histogram) AS tbt_map,
-    mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts,
-    {tbt_sql}
-FROM {{db:Identifier}}.genai_spans
-WHERE {scope} AND {is_llm}
-GROUP BY bucket, model
-ORDER BY bucket, model
-"""
-
-_OVER_TIME_ROLLUP = """
-SELECT toDateTime64(toStartOfInterval(toDateTime(minute, 'UTC'),
-                                         toIntervalSecond({{bucket_s:UInt32}})), 0, 'UTC')
-           AS bucket,
-    model,
-    sum(calls) AS calls,
-    sum(errors) AS errors,
-    quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(ttft_ms) AS ttft,
-    sum(streamed) AS streamed,
-    sumMap(tbt_histogram) AS tbt_map,
-    mapKeys(tbt_map) AS tbt_keys,
-    mapValues(tbt_map) AS tbt_counts,
-    {tbt_sql}
-FROM {{db:Identifier}}.genai_minutes
-WHERE {scope} AND model != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')
-GROUP BY bucket, model
-ORDER BY bucket, model
-"""
-
-_TBT_SQL = ",\n    ".join(
-    f"{pooled_sql('tbt_keys', 'tbt_counts', q)} AS tbt_{s}"
-    for q, s in zip(PERCENTILES, ("p50", "p95", "p99"), strict=True)
-)
 
 _DURATION_BY = {
     "agent": ("agent_name", "''", "operation = 'invoke_agent' AND agent_name != ''"),
@@ -205,78 +105,33 @@ def latency_summary(
     params = scope_params(win, filters)
     fmt = {"is_llm": IS_LLM, "model": MODEL, "groups": _GROUPS}
     ops = frame(store, _BY_OPERATION.format(scope=scope(filters), **fmt), params)
-    runs = frame(
-        store,
-        _AGENT_RUNS.format(
-            scope=scope(filters, model="trace"), is_error=IS_ERROR, quantiles=LATENCY_QUANTILES
-        ),
-        params,
+    # Pooled TBT: the gap histograms add up, so most of them come from the rollup.
+    dims = [
+        ("operation", "operation", "operation"),
+        ("model", f"if({ROLLUP_IS_LLM}, model, '')", f"if({IS_LLM}, {MODEL}, '')"),
+    ]
+    tbt = frame(store, window_sums_sql(filters, dims, llm_only=False), params)
+    ops = ops.join(
+        tbt.select("operation", "model", "tbt_keys", "tbt_counts"),
+        on=["operation", "model"],
+        how="left",
     )
-    calls = frame(
-        store,
-        _AGENT_CALLS.format(
-            call_scope=scope(filters),
-            run_scope=scope(filters, model="trace"),
-            is_llm=IS_LLM,
-            quantiles=LATENCY_QUANTILES,
-        ),
-        params,
+    runs = agent_runs(store, win, filters).select(
+        operation=pl.lit("invoke_agent"),
+        model=pl.lit(""),
+        agent="agent",
+        provider=pl.lit(""),
+        calls="runs",
+        errors="errors",
+        timeouts="timeouts",
+        duration="duration",
     )
+    calls = agent_calls(store, win, filters).filter(pl.col("model") == "")
+    calls = calls.select("agent", "streamed", "ttft", "tbt_keys", "tbt_counts")
     agents = runs.join(calls, on="agent", how="left") if not runs.is_empty() else runs
     parts = [_shape(ops), _shape(agents)]
     out = pl.concat([p for p in parts if not p.is_empty()] or parts[:1], how="vertical")
     return out.select(LATENCY_COLUMNS).sort(["agent", "operation", "model"], nulls_last=True)
-
-
-def latency_over_time(
-    store: Store,
-    since: datetime,
-    until: datetime,
-    filters: Filters | None = None,
-    bucket: timedelta | None = None,
-    *,
-    source: Literal["auto", "raw", "rollup"] = "auto",
-) -> pl.DataFrame:
-    """LLM calls per time bucket and model: calls, errors, TTFT and pooled TBT percentiles.
-
-    ``bucket`` defaults to :func:`choose_bucket` of the window. ``source="auto"`` reads the
-    per-minute rollup for windows longer than :data:`ROLLUP_AFTER` when the bucket is whole
-    minutes and no agent/route/skill filter is set, else the raw table. Columns:
-    :data:`OVER_TIME_COLUMNS` (``bucket``: the bucket's start, UTC) plus ``source``.
-    """
-    win = window(since, until)
-    step = bucket or choose_bucket(win.length)
-    if step.total_seconds() < 1 or step.total_seconds() != int(step.total_seconds()):
-        raise ValueError(f"bucket must be a whole number of seconds, got {step}")
-    params = scope_params(win, filters) | {"bucket_s": int(step.total_seconds())}
-    rolled = rollup_scope(filters)
-    whole_minutes = step.total_seconds() % 60 == 0
-    use_rollup = source == "rollup" or (
-        source == "auto" and win.length > ROLLUP_AFTER and whole_minutes and rolled is not None
-    )
-    if use_rollup:
-        if rolled is None:
-            raise ValueError("the rollup has no agent, route or skill dimension; use raw")
-        sql = _OVER_TIME_ROLLUP.format(scope=rolled, tbt_sql=_TBT_SQL)
-    else:
-        sql = _OVER_TIME_RAW.format(
-            scope=scope(filters),
-            model=MODEL,
-            is_error=IS_ERROR,
-            is_llm=IS_LLM,
-            quantiles=LATENCY_QUANTILES,
-            tbt_sql=_TBT_SQL,
-        )
-    df = frame(store, sql, params)
-    if "streamed" not in df.columns:
-        df = df.with_columns(streamed=pl.lit(None, pl.UInt64))
-    df = _with_ttft_nulls(df)
-    shaped = _percentiles(df, "ttft", "ttft").with_columns(
-        tbt_gaps=pl.col("tbt_counts").list.sum().fill_null(0).cast(pl.UInt64)
-    )
-    return shaped.select(*OVER_TIME_COLUMNS).with_columns(
-        source=pl.lit("rollup" if use_rollup else "raw")
-    )
 
 
 def duration_by(
@@ -306,14 +161,6 @@ def duration_by(
     df = frame(store, sql, scope_params(win, filters))
     df = df.with_columns(error_rate=_rate("errors", "calls"))
     return _percentiles(df, "duration", "duration").select(DURATION_BY_COLUMNS)
-
-
-def choose_bucket(length: timedelta) -> timedelta:
-    """The time bucket for a window: about 60 to 300 points whatever its length."""
-    for longest, step in _BUCKETS:
-        if length <= longest:
-            return step
-    return timedelta(days=1)
 
 
 def _rate(num: str, den: str) -> pl.Expr:

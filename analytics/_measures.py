@@ -6,6 +6,9 @@ that "an LLM call" or "the model" means the same thing in every figure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import polars as pl
@@ -22,6 +25,7 @@ __all__ = [
     "SAMPLE_KEY",
     "START_NS",
     "frame",
+    "shared_queries",
 ]
 
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -52,6 +56,29 @@ LATENCY_QUANTILES = "quantilesExactInclusive(0.5, 0.95, 0.99)"
 """Exact percentiles with linear interpolation between order statistics (numpy's default)."""
 
 
+_SHARED: ContextVar[dict[str, pl.DataFrame] | None] = ContextVar("analytics_shared", default=None)
+
+
+@contextmanager
+def shared_queries() -> Iterator[None]:
+    """Within this block, a query asked again (same store, SQL and values) is answered once.
+
+    Figures that need the same aggregate (an agent's calls for latency and for cost) issue
+    the same query; a report computes it once.
+    """
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
 def frame(store: Store, sql: str, params: dict[str, Any]) -> pl.DataFrame:
     """Run a query; the result as a polars DataFrame (empty frames keep their columns)."""
-    return store.query_polars(sql, params)
+    shared = _SHARED.get()
+    if shared is None:
+        return store.query_polars(sql, params)
+    key = f"{id(store)}\0{store.database}\0{sql}\0{sorted(params.items())!r}"
+    if key not in shared:
+        shared[key] = store.query_polars(sql, params)
+    return shared[key]

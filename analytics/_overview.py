@@ -9,8 +9,9 @@ import polars as pl
 from analytics._cost import cost
 from analytics._filters import Filters, Window, scope, scope_params, window
 from analytics._histogram import pooled_percentiles
-from analytics._measures import IS_ERROR, IS_LLM, frame
+from analytics._measures import IS_LLM, frame
 from analytics._prices import PriceTable, load_prices
+from analytics._rollup import window_sums_sql
 from analytics._timeout import timeout_risk
 from collector import Store
 
@@ -25,23 +26,22 @@ OVERVIEW_METRICS = (
     "output_tokens",
     "cost_usd",
 )
+# TTFT p95 is exact over the spans; the rest are sums (mostly from the rollup).
 _SQL = f"""
-SELECT count() AS calls, countIf({IS_ERROR}) AS errors,
-       quantileExactInclusive(0.95)(ttft_ms) AS ttft_p95,
-       sumMap(tbt_histogram) AS tbt_map, mapKeys(tbt_map) AS tbt_keys,
-       mapValues(tbt_map) AS tbt_counts,
-       sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens
-FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM}
+SELECT s.calls AS calls, s.errors AS errors, s.input_tokens AS input_tokens,
+       s.output_tokens AS output_tokens, s.tbt_keys AS tbt_keys, s.tbt_counts AS tbt_counts,
+       (SELECT quantileExactInclusive(0.95)(ttft_ms) FROM {{{{db:Identifier}}}}.genai_spans
+        WHERE {{scope}} AND {IS_LLM}) AS ttft_p95
+FROM ({{sums}}) AS s
 """
 
 
 def _figures(
     store: Store, win: Window, filters: Filters | None, prices: PriceTable
 ) -> dict[str, float | None]:
-    row = frame(store, _SQL.format(scope=scope(filters)), scope_params(win, filters)).row(
-        0, named=True
-    )
+    sums = window_sums_sql(filters, [], llm_only=True)
+    sql = _SQL.format(scope=scope(filters), sums=sums)
+    row = frame(store, sql, scope_params(win, filters)).row(0, named=True)
     calls = int(row["calls"])
     ttft = row["ttft_p95"]
     (tbt,) = pooled_percentiles(row["tbt_keys"] or [], row["tbt_counts"] or [], (0.99,))

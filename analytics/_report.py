@@ -17,6 +17,7 @@ from analytics._cost import cost, cost_per_run
 from analytics._filters import Filters, scope, scope_params, window
 from analytics._latency import latency_summary
 from analytics._load import fit_lines, fits_frame
+from analytics._measures import shared_queries
 from analytics._prices import PriceTable, load_prices
 from analytics._slo import SLO
 from analytics._timeout import timeout_risk
@@ -46,6 +47,18 @@ def build_report(
     prices: PriceTable | None = None,
 ) -> dict[str, Any]:
     """Every figure of the window, as the JSON report of ``agentflight report --json``."""
+    with shared_queries():
+        return _build(store, since, until, filters, slo, prices)
+
+
+def _build(
+    store: Store,
+    since: datetime,
+    until: datetime,
+    filters: Filters | None,
+    slo: SLO | None,
+    prices: PriceTable | None,
+) -> dict[str, Any]:
     win = window(since, until)
     table = prices or load_prices()
     by_model = cost(store, since, until, filters, table)

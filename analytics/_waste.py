@@ -19,9 +19,9 @@ from typing import Literal
 import polars as pl
 
 from analytics._filters import Filters, scope, scope_params, window
-from analytics._latency import choose_bucket
 from analytics._measures import IS_LLM, MODEL, frame
 from analytics._prices import PriceTable, load_prices
+from analytics._series import choose_bucket
 from collector import Store
 from tracer import semconv
 
@@ -39,64 +39,135 @@ CAUSES = (
 WASTE_COLUMNS = ("cause", "tokens", "cost_usd", "share")
 _MARKED = ", ".join(f"'{c}'" for c in sorted(semconv.WASTE_CAUSES))
 
-# Each LLM call with its waste cause and the tokens it wasted, plus its trace's agent and
-# route (the first agent run and routing decision of the trace).
+# A call's output tokens for waste: as reported, but an abandoned stream closed before its
+# usage arrived (0 output tokens) counts the content chunks it delivered (an estimate).
+OUTPUT = (
+    f"if(output_tokens = 0 AND waste_cause = '{semconv.WASTE_ABANDONED}' AND ttft_ms IS NOT NULL,"
+    " toUInt64(tbt_count) + 1, output_tokens)"
+)
+_MARK = f"(waste_cause IN ({_MARKED}))"
+
+# Every LLM call, under its mark, else as reasoning (its hidden reasoning tokens). Duplicates
+# are not known per call: _DUPLICATES moves them from there.
 _CALLS = f"""
-SELECT c.*, t.agent AS agent, t.route AS route
+SELECT key, model, bucket, cause,
+       toInt64(sum(multiIf(cause = 'reasoning', reasoning_tokens, cause = '', 0, out)))
+           AS tokens,
+       toInt64(sum(multiIf(cause = 'reasoning', reasoning_tokens, cause = '', 0,
+                           least(reasoning_tokens, out)))) AS reasoning,
+       toInt64(sum(out)) AS output
 FROM (
-    SELECT trace_id, timestamp, model, output_tokens, reasoning_tokens, ttft_ms, tbt_mean_ms,
-           multiIf(waste_cause IN ({_MARKED}), waste_cause,
-                   dup > 1, 'duplicate', reasoning_tokens > 0, 'reasoning', '') AS cause,
-           if(cause = 'reasoning', reasoning_tokens, if(cause = '', 0, output_tokens))
-               AS wasted,
-           if(cause = 'reasoning', reasoning_tokens, if(cause = '', 0,
-              least(reasoning_tokens, output_tokens))) AS wasted_reasoning
-    FROM (
-        SELECT trace_id, timestamp, {MODEL} AS model, output_tokens, reasoning_tokens,
-               ttft_ms, tbt_mean_ms, waste_cause,
-               if(request_fingerprint = '', 0,
-                  row_number() OVER (PARTITION BY trace_id, request_fingerprint
-                                     ORDER BY timestamp, span_id)) AS dup
-        FROM {{{{db:Identifier}}}}.genai_spans
-        WHERE {{scope}} AND {IS_LLM}
-    )
-) AS c
+    SELECT {{key}} AS key, {MODEL} AS model, {{bucket}} AS bucket,
+           multiIf({_MARK}, waste_cause, reasoning_tokens > 0, 'reasoning', '') AS cause,
+           {OUTPUT} AS out, reasoning_tokens
+    FROM {{{{db:Identifier}}}}.genai_spans {{join}}
+    WHERE {{scope}} AND {IS_LLM}
+)
+GROUP BY key, model, bucket, cause
+"""
+
+# Identical requests of a trace (same fingerprint and model), two or more: every unmarked
+# call but the first (by start time, ties by span id hash) is a duplicate, so its output
+# tokens move to `duplicate` and its reasoning tokens leave `reasoning`.
+_ORDER = "bitOr(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(timestamp)), 64), cityHash64(span_id))"
+_REQUEST_KEY = f"cityHash64(trace_key, request_fingerprint, {MODEL})"
+_FINGERPRINTED = f"""
+SELECT trace_key, {_REQUEST_KEY} AS request_key, {MODEL} AS model, {_ORDER} AS position,
+       NOT {_MARK} AS unmarked, output_tokens, reasoning_tokens, {{bucket}} AS bucket
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND {IS_LLM} AND request_fingerprint != ''
+  AND {_REQUEST_KEY} IN (
+      SELECT {_REQUEST_KEY} AS request_key FROM {{{{db:Identifier}}}}.genai_spans
+      WHERE {{scope}} AND {IS_LLM} AND request_fingerprint != ''
+      GROUP BY request_key HAVING count() > 1)
+"""
+# Without time buckets: per group, the sums over its unmarked calls less its first call.
+_GROUPS = """
+SELECT trace_key, any(model) AS model, toDateTime(0, 'UTC') AS bucket,
+       argMin(unmarked, position) AS first_unmarked,
+       toInt64(sumIf(output_tokens, unmarked)
+               - if(first_unmarked, argMin(output_tokens, position), 0)) AS moved,
+       toInt64(sumIf(reasoning_tokens, unmarked)
+               - if(first_unmarked, argMin(reasoning_tokens, position), 0)) AS unreasoned,
+       toInt64(sumIf(least(reasoning_tokens, output_tokens), unmarked)
+               - if(first_unmarked, argMin(least(reasoning_tokens, output_tokens), position), 0))
+           AS moved_hidden
+FROM ({calls})
+GROUP BY request_key, trace_key
+"""
+# With time buckets: each unmarked call but the first, in its own bucket.
+_GROUP_CALLS = """
+SELECT trace_key, model, call.1 AS bucket, toInt64(call.2) AS moved,
+       toInt64(call.3) AS unreasoned, toInt64(least(call.2, call.3)) AS moved_hidden
+FROM (
+    SELECT trace_key, any(model) AS model, min(position) AS first,
+           groupArrayIf(position, unmarked) AS positions,
+           arrayZip(groupArrayIf(bucket, unmarked), groupArrayIf(output_tokens, unmarked),
+                    groupArrayIf(reasoning_tokens, unmarked)) AS calls
+    FROM ({calls})
+    GROUP BY request_key, trace_key
+)
+ARRAY JOIN arrayFilter((c, p) -> p != first, calls, positions) AS call
+"""
+_DUPLICATES = """
+SELECT key, model, bucket, move.1 AS cause, move.2 AS tokens, move.3 AS reasoning,
+       toInt64(0) AS output
+FROM (
+    SELECT {key} AS key, model, bucket, sum(moved) AS m, sum(moved_hidden) AS h,
+           sum(unreasoned) AS u
+    FROM ({groups}) AS g
+    {join}
+    GROUP BY key, model, bucket
+)
+ARRAY JOIN [('duplicate', m, h), ('reasoning', -u, -u)] AS move
+"""
+# A trace's agent and route: its first agent run and routing decision.
+_TRACES = """
 LEFT JOIN (
-    SELECT trace_id,
+    SELECT trace_key,
            argMinIf(agent_name, timestamp, operation = 'invoke_agent' AND agent_name != '')
                AS agent,
            argMinIf(route_name, timestamp, operation = 'route' AND route_name != '') AS route
-    FROM {{{{db:Identifier}}}}.genai_spans
-    WHERE {{trace_scope}}
-    GROUP BY trace_id
-) AS t USING trace_id
+    FROM {{db:Identifier}}.genai_spans
+    WHERE {trace_scope} AND operation IN ('invoke_agent', 'route')
+    GROUP BY trace_key
+) AS t USING trace_key
 """
 
 _BY = """
-SELECT {key} AS key, model, cause, sum(wasted) AS tokens,
-       sum(wasted_reasoning) AS reasoning, sum(output_tokens) AS output
-FROM ({calls})
+SELECT key, model, cause, sum(tokens) AS tokens, sum(reasoning) AS reasoning,
+       sum(output) AS output
+FROM ({calls} UNION ALL {duplicates})
 GROUP BY key, model, cause
 """
 
 _OVER_TIME = """
-SELECT toDateTime64(toStartOfInterval(toDateTime(timestamp, 'UTC'),
-                                      toIntervalSecond({{bucket_s:UInt32}})), 0, 'UTC') AS bucket,
-       cause, sum(wasted) AS tokens, sum(output_tokens) AS output
-FROM ({calls})
+SELECT toDateTime64(bucket, 0, 'UTC') AS bucket, cause, sum(tokens) AS tokens,
+       sum(output) AS output
+FROM ({calls} UNION ALL {duplicates})
 GROUP BY bucket, cause
 ORDER BY bucket, cause
 """
 
-_KEYS = {"cause": "''", "agent": "agent", "model": "model", "route": "route"}
+_KEYS = {"cause": "''", "agent": "t.agent", "model": "model", "route": "t.route"}
+_BUCKET = "toStartOfInterval(toDateTime(timestamp, 'UTC'), toIntervalSecond({bucket_s:UInt32}))"
 
 
-def _calls_sql(filters: Filters | None) -> str:
-    trace_scope = scope(filters, model="none").replace(
-        "timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})",
-        "timestamp >= fromUnixTimestamp64Nano({since_ns:Int64}) - INTERVAL 1 HOUR",
-    )
-    return _CALLS.format(scope=scope(filters), trace_scope=trace_scope)
+def _waste_sql(template: str, filters: Filters | None, by: str, bucket: bool) -> str:
+    key = _KEYS[by]
+    join = ""
+    if key.startswith("t."):
+        trace_scope = scope(filters, model="none").replace(
+            "timestamp >= fromUnixTimestamp64Nano({since_ns:Int64})",
+            "timestamp >= fromUnixTimestamp64Nano({since_ns:Int64}) - INTERVAL 1 HOUR",
+        )
+        join = _TRACES.format(trace_scope=trace_scope)
+    at = _BUCKET if bucket else "toDateTime(0, 'UTC')"
+    calls = _CALLS.format(key=key, bucket=at, scope=scope(filters), join=join)
+    fingerprinted = _FINGERPRINTED.format(bucket=at, scope=scope(filters))
+    groups = (_GROUP_CALLS if bucket else _GROUPS).format(calls=fingerprinted)
+    duplicates = _DUPLICATES.format(key=key, groups=groups, join=join)
+    return template.format(calls=calls, duplicates=duplicates)
 
 
 def waste(
@@ -117,9 +188,7 @@ def waste(
         raise ValueError(f"by must be one of {', '.join(_KEYS)}, got {by!r}")
     win = window(since, until)
     table = prices or load_prices()
-    df = frame(
-        store, _BY.format(key=_KEYS[by], calls=_calls_sql(filters)), scope_params(win, filters)
-    )
+    df = frame(store, _waste_sql(_BY, filters, by, bucket=False), scope_params(win, filters))
     groups = [""] if by == "cause" else sorted(set(df["key"].to_list()))
     rows = []
     for key in groups:
@@ -171,7 +240,7 @@ def waste_over_time(
     win = window(since, until)
     step = bucket or choose_bucket(win.length)
     params = scope_params(win, filters) | {"bucket_s": int(step.total_seconds())}
-    df = frame(store, _OVER_TIME.format(calls=_calls_sql(filters)), params)
+    df = frame(store, _waste_sql(_OVER_TIME, filters, "cause", bucket=True), params)
     totals = df.group_by("bucket").agg(pl.col("output").sum().alias("all_output"))
     return (
         df.filter(pl.col("cause") != "")

@@ -60,7 +60,7 @@ SELECT
     multiIf(kind = 0, 'invoke_agent', kind = 4, 'execute_tool', 'chat') AS operation,
     if(kind IN (1, 2, 3), 'openai', '') AS provider,
     if(kind IN (1, 2, 3), ['gpt-4o-mini', 'gpt-4o', 'o4-mini', 'llama-3.1-70b-instruct']
-        [1 + modulo(run + kind, 4)], '') AS request_model,
+        [1 + modulo(run + request_kind, 4)], '') AS request_model,
     request_model AS response_model,
     if(kind = 0, concat('agent-', toString(modulo(run, 4))), '') AS agent_name,
     if(kind = 4, 'search', '') AS skill_name,
@@ -71,21 +71,23 @@ SELECT
     kind IN (1, 2, 3) AS streamed,
     if(kind IN (1, 2, 3), randLogNormal(5.5, 0.5), NULL) AS ttft,
     if(kind IN (1, 2, 3), 25., NULL) AS tbt_mean_ms,
-    if(kind IN (1, 2, 3), 40, 0) AS tbt_count,
+    if(kind IN (1, 2, 3), if(abandoned, 9, 40), 0) AS tbt_count,
     if(kind IN (1, 2, 3), 1200, 0) AS input_tokens,
-    if(kind IN (1, 2, 3), 41, 0) AS output_tokens,
+    if(kind IN (1, 2, 3) AND NOT abandoned, 41, 0) AS output_tokens,
     if(kind = 2, 12, 0) AS reasoning_tokens,
     if(kind IN (1, 2, 3), 400, 0) AS cached_tokens,
     if(kind = 0, toUInt64(8000), NULL) AS timeout_ms,
-    if(kind IN (1, 2, 3) AND modulo(cityHash64(number, 1), 40) = 0, 'failed', '')
-        AS waste_cause,
+    multiIf(kind NOT IN (1, 2, 3), '', modulo(cityHash64(number, 1), 40) = 0, 'failed',
+            abandoned, 'abandoned', '') AS waste_cause,
     if(kind IN (1, 2, 3),
        map(toUInt16(560 + modulo(cityHash64(number), 20)), toUInt64(25),
            toUInt16(600 + modulo(cityHash64(number, 2), 30)), toUInt64(15)),
        map()) AS tbt_histogram,
-    if(kind IN (1, 2, 3), hex(cityHash64(run, modulo(cityHash64(number, 3), 3))), '')
-        AS request_fingerprint
-FROM (SELECT number, intDiv(number, 5) AS run, modulo(number, 5) AS kind
+    if(kind IN (1, 2, 3), hex(cityHash64(run, request_kind)), '') AS request_fingerprint
+FROM (SELECT number, intDiv(number, 5) AS run, modulo(number, 5) AS kind,
+             -- a quarter of the runs send their second request again as the third
+             if(kind = 3 AND modulo(cityHash64(run, 7), 4) = 0, 2, kind) AS request_kind,
+             kind IN (1, 2, 3) AND modulo(cityHash64(number, 1), 40) = 1 AS abandoned
       FROM numbers({rows:UInt64}))
 """
 

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analytics import Filters, duration_by, latency_over_time, latency_summary
+from analytics import Filters, cost, duration_by, latency_over_time, latency_summary
 from analytics._histogram import RELATIVE_ERROR
 from collector import Store
 from tests.analytics.synth import Span, agent_attrs, insert, llm_attrs, new_id, past, skill_attrs
@@ -61,6 +61,7 @@ def dataset(store: Store) -> dict[str, object]:
             t["ttft"].append(ttft)
             t.setdefault("start", []).append((start + timedelta(milliseconds=10)).timestamp())
             t["gaps"].extend(gaps)
+            t.setdefault("call_gaps", []).append(gaps)
             t["duration"].append(duration)
             t["errors"].append(float(error))
     for i in range(300):
@@ -167,6 +168,40 @@ def test_over_time_raw_is_exact_and_rollup_within_its_sketch_error(
         ]
         lower = np.percentile(values, 95, method="lower")
         assert lower * 0.99 <= row["ttft_p95"] <= lower * 1.01
+
+
+def test_exact_figures_cut_the_window_inside_minutes(store: Store, dataset: dict) -> None:
+    """Whole minutes come from the rollup and the partial minutes at both edges from the
+    spans: the figures are those of exactly the calls that start in the window."""
+    since = dataset["base"] + timedelta(minutes=7, seconds=23.5)  # type: ignore[operator]
+    until = dataset["base"] + timedelta(hours=1, minutes=41, seconds=12.25)  # type: ignore[operator]
+    summary = latency_summary(store, since, until)
+    series = latency_over_time(store, since, until, bucket=timedelta(minutes=30), source="raw")
+    costs = cost(store, since, until)
+    truth = dataset["truth"]
+    for model in ("model-a", "model-b"):
+        t = truth[model]
+        inside = [i for i, s in enumerate(t["start"]) if since.timestamp() <= s < until.timestamp()]
+        gaps = np.concatenate([t["call_gaps"][i] for i in inside])
+        row = summary.filter((pl.col("model") == model) & (pl.col("agent") == "")).row(
+            0, named=True
+        )
+        assert (row["calls"], row["tbt_gaps"]) == (len(inside), len(gaps))
+        assert row["tbt_p99"] == pytest.approx(np.percentile(gaps, 99), rel=RELATIVE_ERROR + 1e-6)
+        spent = costs.filter(pl.col("model") == model).row(0, named=True)
+        assert (spent["calls"], spent["output_tokens"]) == (len(inside), len(gaps) + len(inside))
+        buckets = series.filter(pl.col("model") == model)
+        assert buckets["calls"].sum() == len(inside)
+        for b in buckets.iter_rows(named=True):
+            start = b["bucket"].timestamp()
+            mine = [i for i in inside if start <= t["start"][i] < start + 1800]
+            mine_gaps = np.concatenate([t["call_gaps"][i] for i in mine])
+            assert (b["calls"], b["tbt_gaps"]) == (len(mine), len(mine_gaps))
+            ttft = [t["ttft"][i] for i in mine]
+            assert b["ttft_p95"] == pytest.approx(np.percentile(ttft, 95), rel=1e-6)
+            assert b["tbt_p50"] == pytest.approx(
+                np.percentile(mine_gaps, 50), rel=RELATIVE_ERROR + 1e-6
+            )
 
 
 def test_over_time_picks_the_rollup_for_long_windows(store: Store, dataset: dict) -> None:

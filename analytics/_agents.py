@@ -1,0 +1,82 @@
+"""Agents: their runs, and the LLM calls in the traces of their runs.
+
+Both are one query each, shared by the figures that need them (the agent rows of
+``latency_summary``, ``cost_per_run``, the report), so a report joins calls to runs once.
+A call belongs to every agent that has a run in its trace, in the window.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from analytics._filters import Filters, Window, scope, scope_params
+from analytics._measures import IS_ERROR, IS_LLM, LATENCY_QUANTILES, frame
+from collector import Store
+
+__all__ = ["agent_calls", "agent_runs"]
+
+_OVER_DEADLINE = "(timeout_ms IS NOT NULL AND duration_ms > timeout_ms)"
+
+_RUNS = f"""
+SELECT agent_name AS agent, count() AS runs,
+       countIf({IS_ERROR}) AS errors,
+       countIf({_OVER_DEADLINE}) AS timeouts,
+       countIf(NOT {IS_ERROR} AND NOT {_OVER_DEADLINE}) AS successful_runs,
+       {LATENCY_QUANTILES}(duration_ms) AS duration
+FROM {{{{db:Identifier}}}}.genai_spans
+WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != ''
+GROUP BY agent_name
+ORDER BY agent_name
+"""
+
+# Per agent and model (token sums), and per agent (model ''; TTFT percentiles, the merged
+# TBT histogram): the calls are joined to the runs by trace once, then rolled up.
+_CALLS = f"""
+SELECT agent, model,
+       sum(calls) AS calls,
+       sum(input_tokens) AS input_tokens,
+       sum(cached_tokens) AS cached_tokens,
+       sum(output_tokens) AS output_tokens,
+       sum(reasoning_tokens) AS reasoning_tokens,
+       sum(streamed) AS streamed,
+       {LATENCY_QUANTILES.replace("(0.5", "Merge(0.5")}(ttft) AS ttft,
+       sumMap(tbt_map) AS tbt_merged,
+       mapKeys(tbt_merged) AS tbt_keys,
+       mapValues(tbt_merged) AS tbt_counts
+FROM (
+    SELECT a.agent_name AS agent,
+           if(c.request_model != '', c.request_model, c.response_model) AS model,
+           count() AS calls,
+           sum(c.input_tokens) AS input_tokens,
+           sum(c.cached_tokens) AS cached_tokens,
+           sum(c.output_tokens) AS output_tokens,
+           sum(c.reasoning_tokens) AS reasoning_tokens,
+           countIf(c.ttft_ms IS NOT NULL) AS streamed,
+           {LATENCY_QUANTILES.replace("(0.5", "State(0.5")}(c.ttft_ms) AS ttft,
+           sumMap(c.tbt_histogram) AS tbt_map
+    FROM (SELECT trace_key, request_model, response_model, input_tokens, cached_tokens,
+                 output_tokens, reasoning_tokens, ttft_ms, tbt_histogram
+          FROM {{{{db:Identifier}}}}.genai_spans WHERE {{call_scope}} AND {IS_LLM}) AS c
+    INNER JOIN (SELECT DISTINCT trace_key, agent_name FROM {{{{db:Identifier}}}}.genai_spans
+                WHERE {{run_scope}} AND operation = 'invoke_agent' AND agent_name != '') AS a
+    USING trace_key
+    GROUP BY a.agent_name, c.request_model, c.response_model
+)
+GROUP BY GROUPING SETS ((agent, model), (agent))
+ORDER BY agent, model
+"""
+
+
+def agent_runs(store: Store, win: Window, filters: Filters | None) -> pl.DataFrame:
+    """Per agent: ``runs``, ``errors``, ``timeouts`` (runs longer than their deadline),
+    ``successful_runs`` (neither) and ``duration`` (exact p50/p95/p99, ms)."""
+    sql = _RUNS.format(scope=scope(filters, model="trace"))
+    return frame(store, sql, scope_params(win, filters))
+
+
+def agent_calls(store: Store, win: Window, filters: Filters | None) -> pl.DataFrame:
+    """The LLM calls in the traces of each agent's runs: per ``(agent, model)`` the calls and
+    token sums, and per agent (``model == ""``) also ``streamed``, ``ttft`` (exact
+    p50/p95/p99) and the merged TBT histogram (``tbt_keys``, ``tbt_counts``)."""
+    sql = _CALLS.format(call_scope=scope(filters), run_scope=scope(filters, model="trace"))
+    return frame(store, sql, scope_params(win, filters))
