@@ -18,12 +18,12 @@ one query:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from analytics._filters import Filters, scope
 from analytics._measures import END_NS, IS_LLM, MODEL, SAMPLE_KEY, START_NS
 
-__all__ = ["EXPRESSIONS", "LOOKBACK_S", "concurrency_sql"]
+__all__ = ["EXPRESSIONS", "LOOKBACK_S", "concurrency_sql", "domain", "sweep_sql"]
 
 LOOKBACK_S = 3600
 """Calls that started up to this long before the window still count in its concurrency."""
@@ -40,7 +40,7 @@ _TARGETS = f"""
 SELECT {MODEL} AS model, loadtest_run_id, cityHash64(model, loadtest_run_id) AS sweep_key,
        {START_NS} AS start_ns, {_SECOND.format(ns="start_ns")} AS second, {{payload}}
 FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM} AND ({{target}})
+WHERE ({{targets}}) AND {IS_LLM}
 """
 
 # Per sweep (model and load-test run) and second: the net of its events, the running sum of
@@ -83,8 +83,15 @@ def concurrency_sql(
     ``start_ns``, ``columns`` (``genai_spans`` columns or :data:`EXPRESSIONS`) and
     ``concurrency``. ``all_sources``: load-test runs' calls too (each run swept apart).
     """
+    targets = {"": f"({scope(filters, all_sources=all_sources)}) AND ({target})"}
+    return sweep_sql(targets, columns, domain(filters, all_sources=all_sources))
+
+
+def domain(filters: Filters | None, *, all_sources: bool) -> str:
+    """The calls a sweep counts for targets selected by ``filters``: every LLM call of the
+    window (and :data:`LOOKBACK_S` before it) of their models and sources."""
     f = filters or Filters()
-    domain = [
+    parts = [
         scope(
             Filters(loadtest_run=f.loadtest_run),
             all_sources=True,
@@ -94,7 +101,7 @@ def concurrency_sql(
         )
     ]
     if not (all_sources or f.value("loadtest_run")):
-        domain.append("loadtest_run_id = ''")  # production is swept apart from load tests
+        parts.append("loadtest_run_id = ''")  # production is swept apart from load tests
     if f.value("model"):
         # Targets are picked by request or response model; they are swept by their model.
         picked = scope(
@@ -102,18 +109,26 @@ def concurrency_sql(
             all_sources=True,
             all_replays=True,
         )
-        domain.append(
-            f"{MODEL} IN (SELECT DISTINCT {MODEL} FROM {{{{db:Identifier}}}}.genai_spans "
+        parts.append(
+            f"{MODEL} IN (SELECT DISTINCT {MODEL} FROM {{db:Identifier}}.genai_spans "
             f"WHERE {picked})"
         )
+    return " AND ".join(parts)
+
+
+def sweep_sql(targets: Mapping[str, str], columns: Sequence[str], domain: str) -> str:
+    """:func:`concurrency_sql` for several sets of targets at once: ``targets`` maps a name
+    to a condition over ``genai_spans`` (window and filters included); a call is swept when
+    one holds, and each named set (name not empty) gets a Bool column of that name."""
     names = [c for c in columns if c not in ("model", "loadtest_run_id", "start_ns")]
-    targets = _TARGETS.format(
-        payload=", ".join(f"{EXPRESSIONS.get(c, c)} AS {c}" for c in names) or "1 AS one",
-        scope=scope(filters, all_sources=all_sources),
-        target=target,
-    )
+    flags = [(name, cond) for name, cond in targets.items() if name]
+    payload = [f"{EXPRESSIONS.get(c, c)} AS {c}" for c in names]
+    payload += [f"toBool({cond}) AS {name}" for name, cond in flags]
     return _SWEEP.format(
-        outputs=", ".join(f"t.{c} AS {c}" for c in names) or "1 AS one",
-        targets=targets,
-        domain=" AND ".join(domain),
+        outputs=", ".join(f"t.{c} AS {c}" for c in [*names, *(n for n, _ in flags)]) or "1 AS one",
+        targets=_TARGETS.format(
+            payload=", ".join(payload) or "1 AS one",
+            targets=" OR ".join(f"({cond})" for cond in targets.values()),
+        ),
+        domain=domain,
     )

@@ -10,11 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
-from analytics._concurrency import LOOKBACK_S, concurrency_sql
-from analytics._filters import Filters, scope, scope_params, window
+from analytics._concurrency import LOOKBACK_S, concurrency_sql, domain, sweep_sql
+from analytics._filters import Filters, Window, scope, scope_params, window
 from analytics._fit import LineFit, fit_line
 from analytics._measures import IS_LLM, MODEL, SAMPLE_KEY, frame
 from analytics._slo import SLO
@@ -22,16 +21,19 @@ from collector import Store
 
 __all__ = [
     "FIT_COLUMNS",
+    "FIT_FIELDS",
+    "FIT_POINTS",
     "LOOKBACK_S",
     "POINT_COLUMNS",
     "fit_lines",
+    "fit_sample",
     "fits_frame",
+    "lines_from",
     "load_fits",
     "load_points",
 ]
 
 LoadMeasure = Literal["concurrency", "inflight"]
-METRICS = ("ttft_ms", "tbt_ms")
 POINT_COLUMNS = (
     "timestamp",
     "model",
@@ -80,26 +82,20 @@ ORDER BY sample_key, start_ns
 LIMIT {{limit:UInt32}}
 """
 _POINT_FIELDS = ("timestamp", "inflight", "ttft_ms", "tbt_mean_ms", "sample_key")
-_FIT_FIELDS = ("ttft_ms", "tbt_mean_ms", "sample_key")
+FIT_FIELDS = ("ttft_ms", "tbt_mean_ms", "sample_key")
+FIT_POINTS = 1000
+"""Calls fitted per model and source, by default."""
 # The sample: a bound on the sample key per model and source (evaluated only where the
 # largest bound passes).
 _CUT = (
     f"{SAMPLE_KEY} <= {{top:UInt64}} AND {SAMPLE_KEY} <= transform(concat({MODEL}, '|', "
     "loadtest_run_id), {groups:Array(String)}, {cuts:Array(UInt64)}, toUInt64(0))"
 )
-_FIT_SAMPLE = """
-SELECT model, loadtest_run_id, toFloat64(concurrency) AS load, ttft_ms, tbt_mean_ms AS tbt_ms
-FROM ({calls})
-ORDER BY sample_key, start_ns
-LIMIT {{per_group:UInt32}} BY model, loadtest_run_id
-"""
 _FIT_SAMPLE_INFLIGHT = f"""
-SELECT {MODEL} AS model, loadtest_run_id, toFloat64(inflight) AS load, ttft_ms,
-       tbt_mean_ms AS tbt_ms
+SELECT {MODEL} AS model, loadtest_run_id, toUnixTimestamp64Nano(timestamp) AS start_ns,
+       {SAMPLE_KEY} AS sample_key, inflight, ttft_ms, tbt_mean_ms
 FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM} AND {_STREAMED} AND inflight IS NOT NULL AND {{cut}}
-ORDER BY {SAMPLE_KEY}, timestamp
-LIMIT {{{{per_group:UInt32}}}} BY model, loadtest_run_id
+WHERE {{where}} AND {IS_LLM}
 """
 
 
@@ -145,7 +141,7 @@ def load_fits(
     slo: SLO | None = None,
     load_measure: LoadMeasure = "concurrency",
     *,
-    max_points: int = 1000,
+    max_points: int = FIT_POINTS,
 ) -> pl.DataFrame:
     """Per model and source (production, each load-test run): Theil-Sen fits of TTFT and of
     the per-call mean TBT against load, with what a plot needs (``curve_*``: the line and
@@ -180,32 +176,57 @@ def fit_lines(
     filters: Filters | None = None,
     load_measure: LoadMeasure = "concurrency",
     *,
-    max_points: int = 1000,
+    max_points: int = FIT_POINTS,
 ) -> dict[tuple[str, str, str], LineFit]:
     """The fitted lines by ``(model, loadtest_run_id, metric)`` (run ``""``: production)."""
     if load_measure not in ("concurrency", "inflight"):
         raise ValueError(f"load_measure must be concurrency or inflight, got {load_measure!r}")
     win = window(since, until)
-    params = scope_params(win, filters) | {"per_group": max_points}
-    inflight = load_measure == "inflight"
-    sizes = _sizes(store, filters, params, " AND inflight IS NOT NULL" if inflight else "")
+    plan = fit_sample(store, win, filters, max_points, inflight=load_measure == "inflight")
+    if plan is None:
+        return {}
+    where, params = plan
+    if load_measure == "inflight":
+        sql = _FIT_SAMPLE_INFLIGHT.format(where=where)
+        sample = frame(store, sql, params).rename({"inflight": "load"})
+    else:
+        sql = sweep_sql({"": where}, FIT_FIELDS, domain(filters, all_sources=True))
+        sample = frame(store, sql, params).rename({"concurrency": "load"})
+    return lines_from(sample, max_points)
+
+
+def fit_sample(
+    store: Store, win: Window, filters: Filters | None, max_points: int, *, inflight: bool = False
+) -> tuple[str, dict[str, Any]] | None:
+    """The condition (over ``genai_spans``) selecting the calls fits sample, about twice
+    ``max_points`` per model and source by hash, and its values; None without such calls."""
+    params = scope_params(win, filters)
+    extra = " AND inflight IS NOT NULL" if inflight else ""
+    sizes = _sizes(store, filters, params, extra)
     groups = sizes.group_by("grp").agg(pl.col("n").sum())
     if groups.is_empty():
-        return {}
+        return None
     cuts = [_cut(n, max_points) for n in groups["n"]]
-    params |= {"groups": groups["grp"].to_list(), "cuts": cuts, "top": max(cuts, default=0)}
-    if inflight:
-        sql = _FIT_SAMPLE_INFLIGHT.format(scope=scope(filters, all_sources=True), cut=_CUT)
-    else:
-        calls = concurrency_sql(
-            filters, _FIT_FIELDS, target=f"{_STREAMED} AND {_CUT}", all_sources=True
-        )
-        sql = _FIT_SAMPLE.format(calls=calls)
-    sample = frame(store, sql, params)
+    params |= {"groups": groups["grp"].to_list(), "cuts": cuts, "top": max(cuts)}
+    where = f"({scope(filters, all_sources=True)}) AND {_STREAMED}{extra} AND {_CUT}"
+    return where, params
+
+
+def lines_from(sample: pl.DataFrame, max_points: int) -> dict[tuple[str, str, str], LineFit]:
+    """Fits on the ``max_points`` calls of smallest sample key per model and source, of a
+    sample with ``model, loadtest_run_id, start_ns, sample_key, load, ttft_ms,
+    tbt_mean_ms``."""
+    kept = sample.sort("sample_key", "start_ns").group_by(
+        "model", "loadtest_run_id", maintain_order=True
+    )
     lines: dict[tuple[str, str, str], LineFit] = {}
-    for (model, run), group in sample.group_by(["model", "loadtest_run_id"], maintain_order=True):
-        for metric in METRICS:
-            fit = fit_line(group["load"].to_numpy(), group[metric].to_numpy().astype(np.float64))
+    for (model, run), group in kept:
+        group = group.head(max_points)
+        for metric, column in (("ttft_ms", "ttft_ms"), ("tbt_ms", "tbt_mean_ms")):
+            fit = fit_line(
+                group["load"].cast(pl.Float64).to_numpy(),
+                group[column].cast(pl.Float64).to_numpy(),
+            )
             if fit is not None:
                 lines[(str(model), str(run), metric)] = fit
     return lines

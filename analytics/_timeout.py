@@ -4,21 +4,32 @@ multiplier that breaks the p99 run, and where the slowest runs spend their time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analytics._concurrency import concurrency_sql
-from analytics._filters import Filters, scope, scope_params, window
+from analytics._concurrency import domain, sweep_sql
+from analytics._filters import Filters, Window, scope, scope_params, window
 from analytics._fit import LineFit
 from analytics._load import fit_lines
 from analytics._measures import END_NS, IS_ERROR, SAMPLE_KEY, START_NS, frame
 from analytics._project import Law, critical_paths, project_calls, run_critical_path
 from collector import Store
 
-__all__ = ["BUDGET_PARTS", "MAX_MULTIPLIER", "RISK_COLUMNS", "timeout_risk"]
+__all__ = [
+    "BUDGET_PARTS",
+    "CALL_FIELDS",
+    "MAX_MULTIPLIER",
+    "RISK_COLUMNS",
+    "RiskSample",
+    "law_filters",
+    "risk_frame",
+    "risk_sample",
+    "timeout_risk",
+]
 
 MAX_MULTIPLIER = 10.0
 MAX_RUNS = 5_000
@@ -36,7 +47,7 @@ RISK_COLUMNS = (
     "sampled_runs",
 )
 
-_CALL_FIELDS = (
+CALL_FIELDS = (
     "trace_key",
     "end_ns",
     "duration_ms",
@@ -61,7 +72,7 @@ SELECT span_id AS run_id, trace_key, agent_name AS agent,
 FROM {{{{db:Identifier}}}}.genai_spans
 WHERE {{scope}} AND operation = 'invoke_agent' AND agent_name != '' AND timeout_ms IS NOT NULL
   AND {SAMPLE_KEY} <= transform(agent_name, {{{{agents:Array(String)}}}},
-                                {{{{cuts:Array(UInt64)}}}}, toUInt64(0))
+                                {{{{agent_cuts:Array(UInt64)}}}}, toUInt64(0))
 """
 _IN_RUNS = "trace_key IN (SELECT trace_key FROM ({runs}))"
 _SKILLS = f"""
@@ -69,6 +80,18 @@ SELECT trace_key, {START_NS} AS start_ns, {END_NS} AS end_ns, duration_ms
 FROM {{{{db:Identifier}}}}.genai_spans
 WHERE {{scope}} AND operation = 'execute_tool' AND {{in_runs}}
 """
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSample:
+    """The runs a timeout projection re-times, and how to find their LLM calls."""
+
+    agents: pl.DataFrame
+    runs: pl.DataFrame
+    skills: pl.DataFrame
+    calls_where: str
+    """The LLM calls of the sampled runs: a condition over ``genai_spans``."""
+    params: dict[str, Any]
 
 
 def timeout_risk(
@@ -91,38 +114,74 @@ def timeout_risk(
     the rest. ``lines``: the fitted laws, when the caller has them (see ``fit_lines``).
     Columns: :data:`RISK_COLUMNS`.
     """
-    mults = [float(m) for m in multipliers]
-    if not mults or any(not np.isfinite(m) or m < 1 for m in mults):
-        raise ValueError(f"multipliers must be numbers >= 1, got {list(multipliers)!r}")
+    mults = _multipliers(multipliers)
     win = window(since, until)
+    sample = risk_sample(store, win, filters)
+    if sample is None:
+        return pl.DataFrame(schema=_schema(mults))
+    inner = law_filters(filters)
+    sql = sweep_sql({"": sample.calls_where}, CALL_FIELDS, domain(inner, all_sources=False))
+    calls = frame(store, sql, sample.params)
+    if lines is None:
+        lines = fit_lines(store, since, until, inner)
+    return risk_frame(sample, calls, lines, mults)
+
+
+def law_filters(filters: Filters | None) -> Filters:
+    """The filters of the calls whose fits re-time runs: the project's, and the sources'."""
+    f = filters or Filters()
+    return Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
+
+
+def risk_sample(store: Store, win: Window, filters: Filters | None) -> RiskSample | None:
+    """The agents with a deadline, a hash sample of their runs and those runs' skill calls;
+    None when no run has a deadline."""
     params = scope_params(win, filters)
     run_scope = scope(filters, model="trace")
     agents = frame(store, _AGENTS.format(scope=run_scope), params)
-    schema = _schema(mults)
     if agents.is_empty():
-        return pl.DataFrame(schema=schema)
+        return None
     params |= {
         "agents": agents["agent"].to_list(),
-        "cuts": [min(2**64 - 1, int(min(1.0, MAX_RUNS / n) * 2**64)) for n in agents["runs"]],
+        "agent_cuts": [min(2**64 - 1, int(min(1.0, MAX_RUNS / n) * 2**64)) for n in agents["runs"]],
     }
-    f = filters or Filters()
-    inner = Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
+    inner = law_filters(filters)
     runs_sql = _RUNS.format(scope=run_scope)
     in_runs = _IN_RUNS.format(runs=runs_sql)
-    runs = frame(store, runs_sql, params)
-    calls = frame(store, concurrency_sql(inner, _CALL_FIELDS, target=in_runs), params)
-    skills = frame(store, _SKILLS.format(scope=scope(inner), in_runs=in_runs), params)
-    parts = _parts(runs, calls, skills)
-    if lines is None:
-        lines = fit_lines(store, since, until, inner)
+    return RiskSample(
+        agents=agents,
+        runs=frame(store, runs_sql, params),
+        skills=frame(store, _SKILLS.format(scope=scope(inner), in_runs=in_runs), params),
+        calls_where=f"({scope(inner)}) AND {in_runs}",
+        params=params,
+    )
+
+
+def risk_frame(
+    sample: RiskSample,
+    calls: pl.DataFrame,
+    lines: dict[tuple[str, str, str], LineFit],
+    multipliers: Sequence[float],
+) -> pl.DataFrame:
+    """:func:`timeout_risk`'s frame, from its sample and the sampled runs' LLM calls (with
+    their concurrency: :data:`CALL_FIELDS`)."""
+    mults = _multipliers(multipliers)
+    parts = _parts(sample.runs, calls, sample.skills)
     rows = []
-    for agent in agents.iter_rows(named=True):
-        mine = runs.filter(pl.col("agent") == agent["agent"])
+    for agent in sample.agents.iter_rows(named=True):
+        mine = sample.runs.filter(pl.col("agent") == agent["agent"])
         ids = set(mine["run_id"].to_list())
         rows.append(
             _agent_row(agent, mine, parts.filter(pl.col("run_id").is_in(ids)), lines, mults)
         )
-    return pl.DataFrame(rows, schema=schema)
+    return pl.DataFrame(rows, schema=_schema(mults))
+
+
+def _multipliers(multipliers: Sequence[float]) -> list[float]:
+    mults = [float(m) for m in multipliers]
+    if not mults or any(not np.isfinite(m) or m < 1 for m in mults):
+        raise ValueError(f"multipliers must be numbers >= 1, got {list(multipliers)!r}")
+    return mults
 
 
 def _parts(runs: pl.DataFrame, calls: pl.DataFrame, skills: pl.DataFrame) -> pl.DataFrame:

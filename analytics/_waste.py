@@ -255,17 +255,16 @@ def waste_over_time(
     )
 
 
+# Per model, and for all (model '' here, "*" in the frame), in one pass.
 _REASONING = f"""
-SELECT {MODEL} AS model, reasoning_tokens * tbt_mean_ms AS extra_ms
-FROM {{{{db:Identifier}}}}.genai_spans
-WHERE {{scope}} AND {IS_LLM} AND reasoning_tokens > 0 AND tbt_mean_ms IS NOT NULL
-"""
-_REASONING_AGG = """
 SELECT model, count() AS calls, sum(extra_ms) AS total_ms,
        quantilesExactInclusive(0.5, 0.95, 0.99)(extra_ms) AS q
-FROM ({inner})
-GROUP BY model
-ORDER BY model
+FROM (
+    SELECT {MODEL} AS model, reasoning_tokens * tbt_mean_ms AS extra_ms
+    FROM {{{{db:Identifier}}}}.genai_spans
+    WHERE {{scope}} AND {IS_LLM} AND reasoning_tokens > 0 AND tbt_mean_ms IS NOT NULL
+)
+GROUP BY GROUPING SETS ((model), ())
 """
 
 
@@ -278,15 +277,20 @@ def reasoning_latency(
     ``p50_ms``, ``p95_ms``, ``p99_ms``."""
     win = window(since, until)
     params = scope_params(win, filters)
-    inner = _REASONING.format(scope=scope(filters))
-    per_model = frame(store, _REASONING_AGG.format(inner=inner), params)
-    everything = frame(
-        store,
-        "SELECT '*' AS model, count() AS calls, sum(extra_ms) AS total_ms, "
-        "quantilesExactInclusive(0.5, 0.95, 0.99)(extra_ms) AS q FROM (" + inner + ")",
-        params,
-    )
-    df = pl.concat([per_model, everything], how="vertical_relaxed")
+    df = frame(store, _REASONING.format(scope=scope(filters)), params)
+    total = pl.col("model") == ""
+    everything = df.filter(total).with_columns(model=pl.lit("*"))
+    if everything.is_empty():  # no call at all: the row for all is still there
+        everything = pl.DataFrame(
+            {"model": ["*"], "calls": [0], "total_ms": [0.0], "q": [[None, None, None]]},
+            schema={
+                "model": pl.String,
+                "calls": pl.UInt64,
+                "total_ms": pl.Float64,
+                "q": pl.List(pl.Float64),
+            },
+        )
+    df = pl.concat([df.filter(~total).sort("model"), everything], how="vertical_relaxed")
     out = df.with_columns(
         [
             pl.col("q").list.get(i).fill_nan(None).alias(name)
