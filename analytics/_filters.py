@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-__all__ = ["Filters", "Window", "rollup_scope", "scope", "scope_params", "window"]
+__all__ = ["ROLLUP_MODEL", "Filters", "Window", "rollup_scope", "scope", "scope_params", "window"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,9 @@ _WINDOW = (
     "timestamp >= fromUnixTimestamp64Nano({since_ns:Int64}) "
     "AND timestamp < fromUnixTimestamp64Nano({until_ns:Int64})"
 )
+ROLLUP_MODEL = "(model = {model:String} OR response_model = {model:String})"
+"""The model filter on the rollup: the request model (else response model), or the
+response model, as on spans."""
 _TRACE_LEVEL = {
     "agent": "(operation = 'invoke_agent' AND agent_name = {agent:String})",
     "route": "(operation = 'route' AND route_name = {route:String})",
@@ -173,7 +176,7 @@ def rollup_scope(filters: Filters | None, *, all_sources: bool = False) -> str |
     if f.value("service"):
         parts.append("service_name = {service:String}")
     if f.value("model"):
-        parts.append("model = {model:String}")
+        parts.append(ROLLUP_MODEL)
     if f.value("loadtest_run") or not all_sources:
         parts.append("loadtest_run_id = {loadtest_run:String}")
     parts.append("replay_run_id = {replay_run:String}")

@@ -60,12 +60,20 @@ def _value_sql(index: str) -> str:
     return f"if({index} = 0, {_MIN / 2!r}, {_MIN!r} * exp2(({index} - 0.5) / {_PER}))"
 
 
-def pooled_sql(keys: str, counts: str, q: float) -> str:
-    """The same percentile as :func:`pooled_percentiles`, as a ClickHouse expression over a
-    merged histogram's sorted ``keys`` and ``counts`` arrays (NULL when it is empty)."""
-    cum = f"arrayCumSum({counts})"
-    n = f"arraySum({counts})"
-    pos = f"(({n} - 1) * {q!r})"
-    low = _value_sql(f"{keys}[arrayFirstIndex(x -> x > floor({pos}), {cum})]")
-    high = _value_sql(f"{keys}[arrayFirstIndex(x -> x > ceil({pos}), {cum})]")
-    return f"if({n} = 0, NULL, {low} + ({high} - {low}) * ({pos} - floor({pos})))"
+def pooled_sql(keys: str, counts: str, prefix: str, qs: Sequence[float]) -> str:
+    """The same percentiles as :func:`pooled_percentiles`, as ClickHouse select items over a
+    merged histogram's ``keys`` (sorted) and ``counts`` arrays: ``{prefix}_n`` (the count)
+    and ``{prefix}_q{i}`` for each ``qs[i]`` (NULL when the histogram is empty). The running
+    counts are computed once, as ``{prefix}_cum``."""
+    cum, n = f"{prefix}_cum", f"{prefix}_n"
+    items = [f"arrayCumSum({counts}) AS {cum}", f"arraySum({counts}) AS {n}"]
+    for i, q in enumerate(qs):
+        pos, low, high = f"{prefix}_pos{i}", f"{prefix}_low{i}", f"{prefix}_high{i}"
+        items += [
+            f"({n} - 1) * {q!r} AS {pos}",
+            _value_sql(f"{keys}[arrayFirstIndex(x -> x > floor({pos}), {cum})]") + f" AS {low}",
+            _value_sql(f"{keys}[arrayFirstIndex(x -> x > ceil({pos}), {cum})]") + f" AS {high}",
+            f"if({n} = 0, NULL, {low} + ({high} - {low}) * ({pos} - floor({pos})))"
+            f" AS {prefix}_q{i}",
+        ]
+    return ", ".join(items)

@@ -6,10 +6,10 @@ partial minutes at its edges: the same figures as from the raw table, at a fract
 reads (docs/analytics.md, "Rollup"). Percentiles of raw values (TTFT, duration) cannot be
 added up: they stay on ``genai_spans``.
 
-The rollup keeps the model (request model, else response model), project, service,
-load-test run and replay run of each span; a filter on an agent, route or skill (trace
-level) or on a model (which also matches response models) needs the spans themselves, and
-then everything is read from ``genai_spans``.
+The rollup keeps the model (request model, else response model), response model, project,
+service, load-test run and replay run of each span; a filter on an agent, route or skill
+(trace level) needs the spans themselves, and then everything is read from
+``genai_spans``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from analytics._filters import Filters, scope
+from analytics._filters import ROLLUP_MODEL, Filters, scope
 from analytics._measures import IS_ERROR, IS_LLM, NON_LLM
 
 __all__ = ["ROLLUP_IS_LLM", "SUMS", "Dimension", "window_sums_sql"]
@@ -116,13 +116,15 @@ def _select(columns: Sequence[tuple[str, str]]) -> str:
 
 def _rollup_where(f: Filters) -> str | None:
     """The rollup rows of the window's whole minutes; None when a filter needs spans."""
-    if any(f.value(name) for name in ("agent", "route", "skill", "model")):
+    if any(f.value(name) for name in ("agent", "route", "skill")):
         return None
     parts = [_INSIDE_ROLLUP]
     if f.value("project"):
         parts.append("project = {project:String}")
     if f.value("service"):
         parts.append("service_name = {service:String}")
+    if f.value("model"):
+        parts.append(ROLLUP_MODEL)
     parts.append("loadtest_run_id = {loadtest_run:String}")
     parts.append("replay_run_id = {replay_run:String}")
     return " AND ".join(parts)

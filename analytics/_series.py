@@ -5,8 +5,9 @@ Two sources (docs/analytics.md, "Over time"):
 - ``raw``: exact. TTFT percentiles over ``genai_spans`` (``quantilesExactInclusive``);
   calls, errors and the TBT histograms are sums, read from the rollup for the window's
   whole minutes and from ``genai_spans`` at its edges (:mod:`analytics._rollup`).
-- ``rollup``: every figure from ``genai_minutes``, TTFT from its DDSketch (within 1 %),
-  over the whole minutes that overlap the window.
+- ``rollup``: every figure from ``genai_minutes``, TTFT percentiles from its per-minute
+  TTFT histogram (within 1.09 %, read as pooled TBT is), over the whole minutes that
+  overlap the window.
 
 Pooled TBT percentiles are computed in ClickHouse from the merged histogram of each bucket,
 so only three numbers per bucket cross the wire.
@@ -51,10 +52,25 @@ _BUCKETS = (
 )
 _STEP = "toIntervalSecond({bucket_s:UInt32})"
 _STEP_T = _STEP.replace("{", "{{").replace("}", "}}")  # in templates filled by .format
-_TBT = ", ".join(
-    f"{pooled_sql('tbt_keys', 'tbt_counts', q)} AS tbt_{s}"
-    for q, s in zip(PERCENTILES, ("p50", "p95", "p99"), strict=True)
+
+
+def _concat(column: str, keys: str, counts: str) -> str:
+    """A histogram column's rows merged: their buckets in order, with their counts."""
+    return (
+        f"arraySort(groupArrayArray(mapKeys({column}))) AS {keys}, "
+        f"arraySort((c, k) -> k, groupArrayArray(mapValues({column})), "
+        f"groupArrayArray(mapKeys({column}))) AS {counts}"
+    )
+
+
+# Pooled percentiles, computed in ClickHouse from each bucket's merged histogram.
+_TBT = (
+    pooled_sql("tbt_keys", "tbt_counts", "tbt", PERCENTILES)
+    + ", "
+    + ", ".join(f"tbt_q{i} AS tbt_{s}" for i, s in enumerate(("p50", "p95", "p99")))
 )
+# From the rollup, TTFT percentiles are read from its histogram, as pooled TBT.
+_TTFT_FROM_HISTOGRAM = pooled_sql("ttft_keys", "ttft_counts", "ttft", PERCENTILES)
 _TTFT = ", ".join(
     f"if(length(ttft) > {i}, ttft[{i + 1}], NULL) AS ttft_{s}"
     for i, s in enumerate(("p50", "p95", "p99"))
@@ -77,10 +93,9 @@ LEFT JOIN (
 _ROLLUP = f"""
 SELECT toDateTime64(toStartOfInterval(toDateTime(minute, 'UTC'), {_STEP_T}), 0, 'UTC') AS bucket,
        model, sum(calls) AS calls, sum(errors) AS errors,
-       quantilesDDMerge(0.01, 0.5, 0.95, 0.99)(ttft_ms) AS ttft,
-       arraySort(groupArrayArray(mapKeys(tbt_histogram))) AS tbt_keys,
-       arraySort((c, k) -> k, groupArrayArray(mapValues(tbt_histogram)),
-                 groupArrayArray(mapKeys(tbt_histogram))) AS tbt_counts,
+       {_concat("ttft_histogram", "ttft_keys", "ttft_counts")},
+       {{ttft}}, [ttft_q0, ttft_q1, ttft_q2] AS ttft,
+       {_concat("tbt_histogram", "tbt_keys", "tbt_counts")},
        arraySum(tbt_counts) AS tbt_gaps, {{tbt}}
 FROM {{{{db:Identifier}}}}.genai_minutes
 WHERE {{scope}} AND model != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')
@@ -117,7 +132,7 @@ def latency_over_time(
     if use_rollup:
         if rolled is None:
             raise ValueError("the rollup has no agent, route or skill dimension; use raw")
-        sql = _ROLLUP.format(scope=rolled, tbt=_TBT)
+        sql = _ROLLUP.format(scope=rolled, tbt=_TBT, ttft=_TTFT_FROM_HISTOGRAM)
     else:
         sums = window_sums_sql(
             filters,
@@ -134,7 +149,10 @@ def latency_over_time(
             rollup=whole_minutes,
         )
         sql = _RAW.format(sums=sums, scope=scope(filters), tbt=_TBT)
-    sql = f"SELECT *, {_TTFT} FROM ({sql}) ORDER BY bucket, model"
+    sql = (
+        f"SELECT bucket, model, calls, errors, {_TTFT}, tbt_gaps, tbt_p50, tbt_p95, tbt_p99 "
+        f"FROM ({sql}) ORDER BY bucket, model"
+    )
     df = frame(store, sql, params)
     return df.select(
         pl.col(OVER_TIME_COLUMNS[:4]),
