@@ -50,6 +50,11 @@ def test_concurrency_is_the_known_overlap(store: Store) -> None:
         ("production", 5.0): 2,
         ("loadtest", 8.0): 1,
     }
+    # A model filter picks that model's calls; their concurrency is the same.
+    only_m = load_points(store, t0, t0 + timedelta(minutes=5), Filters(model="m"), limit=100)
+    assert {
+        (row["source"], row["ttft_ms"]): row["concurrency"] for row in only_m.iter_rows(named=True)
+    } == got
     # Filters pick the calls returned; concurrency still counts every service.
     only_other = load_points(store, t0, t0 + timedelta(minutes=5), Filters(service="other"))
     assert only_other["concurrency"].to_list() == [4]

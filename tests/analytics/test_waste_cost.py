@@ -192,3 +192,39 @@ def test_cost_per_model_and_per_successful_run(store: Store, runs) -> None:  # t
     assert per_run["cost_usd"] == pytest.approx(in_runs, rel=1e-12)
     assert per_run["cost_per_successful_run"] == pytest.approx(in_runs / 9, rel=1e-12)
     assert per_run["unpriced_models"] == ["my-model"]
+
+
+def test_abandoned_streams_count_the_chunks_they_delivered(store: Store) -> None:
+    """A stream closed before its usage arrived reports 0 output tokens: its waste is the
+    content chunks the consumer received (the first and one per TBT gap)."""
+    t0 = past(hours=2)
+    chunks = [1, 7, 40]  # content chunks delivered by three abandoned streams
+    spans = []
+    for i, n in enumerate(chunks):
+        attrs = llm_attrs(
+            "gpt-4o-mini", ttft_ms=200.0, gaps_ms=np.full(n - 1, 20.0), waste="abandoned"
+        )
+        spans.append(Span(new_id(32), t0 + timedelta(seconds=10 * i), 500, "chat", attrs))
+    # Abandoned before any content: nothing was delivered.
+    nothing = llm_attrs("gpt-4o-mini", waste="abandoned")
+    spans.append(Span(new_id(32), t0 + timedelta(minutes=1), 50, "chat", nothing))
+    # Usage arrived before the stream was dropped: the reported tokens count.
+    reported = llm_attrs(
+        "gpt-4o-mini", ttft_ms=100.0, gaps_ms=np.full(9, 5.0), output_tokens=25, waste="abandoned"
+    )
+    spans.append(Span(new_id(32), t0 + timedelta(minutes=2), 300, "chat", reported))
+    # A finished call: its output is the share's denominator, not waste.
+    done = llm_attrs("gpt-4o-mini", ttft_ms=100.0, gaps_ms=np.full(99, 5.0), output_tokens=100)
+    spans.append(Span(new_id(32), t0 + timedelta(minutes=3), 700, "chat", done))
+    insert(store, spans)
+    until = t0 + timedelta(hours=1)
+    got = waste(store, t0, until, prices=PRICES).filter(pl.col("cause") == "abandoned")
+    row = got.row(0, named=True)
+    delivered = sum(chunks) + 25
+    assert row["tokens"] == delivered
+    assert row["share"] == pytest.approx(delivered / (delivered + 100))
+    assert row["cost_usd"] == pytest.approx(delivered * 0.60 / 1e6)
+    trend = waste_over_time(store, t0, until, bucket=timedelta(hours=1))
+    assert trend.filter(pl.col("cause") == "abandoned")["tokens"].to_list() == [delivered]
+    # Cost stays what providers reported: the estimate is for waste only.
+    assert cost(store, t0, until)["output_tokens"].to_list() == [25 + 100]
