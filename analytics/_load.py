@@ -16,6 +16,7 @@ from analytics._concurrency import LOOKBACK_S, concurrency_sql, domain, sweep_sq
 from analytics._filters import Filters, Window, scope, scope_params, window
 from analytics._fit import LineFit, fit_line
 from analytics._measures import IS_LLM, MODEL, SAMPLE_KEY, frame
+from analytics._rollup import window_sums_sql
 from analytics._slo import SLO
 from collector import Store
 
@@ -120,7 +121,7 @@ def load_points(
     total = int(sizes["n"].sum() or 0)
     # The smallest sample keys: those under a bound that keeps about twice the limit, or
     # every call when that bound keeps too few.
-    for top in (_cut(total, limit), 2**64 - 1):
+    for top in dict.fromkeys((_cut(total, limit), 2**64 - 1)):
         calls = concurrency_sql(
             filters,
             _POINT_FIELDS,
@@ -128,7 +129,7 @@ def load_points(
             all_sources=True,
         )
         points = frame(store, _POINTS.format(calls=calls), params)
-        if points.height >= min(limit, total):
+        if points.height >= limit:
             break
     return points.select(POINT_COLUMNS)
 
@@ -235,11 +236,21 @@ def lines_from(sample: pl.DataFrame, max_points: int) -> dict[tuple[str, str, st
 def _sizes(
     store: Store, filters: Filters | None, params: dict[str, Any], extra: str = ""
 ) -> pl.DataFrame:
-    """Eligible calls per ``grp`` (``model|loadtest_run_id``)."""
-    sql = _SIZES.format(scope=scope(filters, all_sources=True), extra=extra)
-    df = frame(store, sql, params)
-    model = pl.when(pl.col("request_model") != "").then("request_model").otherwise("response_model")
-    return df.select(grp=pl.concat_str(model, pl.lit("|"), "loadtest_run_id"), n="n")
+    """Streamed calls per ``grp`` (``model|loadtest_run_id``), to size samples: from the
+    rollup's counts (:mod:`analytics._rollup`), or with ``extra`` conditions the spans'."""
+    if extra:
+        sql = _SIZES.format(scope=scope(filters, all_sources=True), extra=extra)
+        df = frame(store, sql, params)
+        model = pl.when(pl.col("request_model") != "").then("request_model")
+        df = df.with_columns(model=model.otherwise("response_model"))
+    else:
+        dims = [
+            ("model", "model", MODEL),
+            ("loadtest_run_id", "loadtest_run_id", "loadtest_run_id"),
+        ]
+        sums = window_sums_sql(filters, dims, llm_only=True, all_sources=True)
+        df = frame(store, f"SELECT model, loadtest_run_id, streamed AS n FROM ({sums})", params)
+    return df.select(grp=pl.concat_str("model", pl.lit("|"), "loadtest_run_id"), n="n")
 
 
 def _cut(size: int, wanted: int) -> int:

@@ -29,6 +29,7 @@ SUMS = (
     "calls",
     "errors",
     "timed_out",
+    "streamed",
     "input_tokens",
     "cached_tokens",
     "output_tokens",
@@ -57,6 +58,7 @@ _RAW_SUMS = (
     "toUInt64(1)",
     f"toUInt64({IS_ERROR})",
     "toUInt64(timed_out)",
+    "toUInt64(streamed)",
     "input_tokens",
     "cached_tokens",
     "output_tokens",
@@ -80,17 +82,19 @@ def window_sums_sql(
     llm_only: bool,
     histogram: Literal["sum", "concat"] = "sum",
     rollup: bool = True,
+    all_sources: bool = False,
 ) -> str:
     """SQL of :data:`SUMS` and the merged TBT histogram (``tbt_keys``, ``tbt_counts``: its
     buckets in order and their gap counts) per ``dims``, over the window's spans that
     ``filters`` select (LLM calls only with ``llm_only``). Exact: whole minutes from the
     rollup when the filters allow it (and ``rollup``: the dimensions do not split
-    minutes), the rest from ``genai_spans``.
+    minutes), the rest from ``genai_spans``. ``all_sources``: every load-test run's spans
+    too, unless the filters ask for one (``streamed``: spans flagged as streamed).
     """
     f = filters or Filters()
     names = [name for name, _, _ in dims]
-    raw_scope = scope(filters) + (f" AND {IS_LLM}" if llm_only else "")
-    where = _rollup_where(f) if rollup else None
+    raw_scope = scope(filters, all_sources=all_sources) + (f" AND {IS_LLM}" if llm_only else "")
+    where = _rollup_where(f, all_sources=all_sources) if rollup else None
     raw_dims = _select([(n, r) for n, _, r in dims])
     raw_sums = _select(list(zip(SUMS, _RAW_SUMS, strict=True)))
     if where is None:
@@ -114,7 +118,7 @@ def _select(columns: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{expr} AS {name}" for name, expr in columns) or "1 AS one"
 
 
-def _rollup_where(f: Filters) -> str | None:
+def _rollup_where(f: Filters, *, all_sources: bool) -> str | None:
     """The rollup rows of the window's whole minutes; None when a filter needs spans."""
     if any(f.value(name) for name in ("agent", "route", "skill")):
         return None
@@ -125,6 +129,7 @@ def _rollup_where(f: Filters) -> str | None:
         parts.append("service_name = {service:String}")
     if f.value("model"):
         parts.append(ROLLUP_MODEL)
-    parts.append("loadtest_run_id = {loadtest_run:String}")
+    if f.value("loadtest_run") or not all_sources:
+        parts.append("loadtest_run_id = {loadtest_run:String}")
     parts.append("replay_run_id = {replay_run:String}")
     return " AND ".join(parts)
