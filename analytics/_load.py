@@ -89,8 +89,9 @@ FIT_POINTS = 1000
 # The sample: a bound on the sample key per model and source (evaluated only where the
 # largest bound passes).
 _CUT = (
-    f"{SAMPLE_KEY} <= {{top:UInt64}} AND {SAMPLE_KEY} <= transform(concat({MODEL}, '|', "
-    "loadtest_run_id), {groups:Array(String)}, {cuts:Array(UInt64)}, toUInt64(0))"
+    f"{SAMPLE_KEY} <= {{{{{{p}}top:UInt64}}}} AND {SAMPLE_KEY} <= transform(concat({MODEL}, "
+    "'|', loadtest_run_id), {{{p}groups:Array(String)}}, {{{p}cuts:Array(UInt64)}}, "
+    "toUInt64(0))"
 )
 _FIT_SAMPLE_INFLIGHT = f"""
 SELECT {MODEL} AS model, loadtest_run_id, toUnixTimestamp64Nano(timestamp) AS start_ns,
@@ -197,10 +198,17 @@ def fit_lines(
 
 
 def fit_sample(
-    store: Store, win: Window, filters: Filters | None, max_points: int, *, inflight: bool = False
+    store: Store,
+    win: Window,
+    filters: Filters | None,
+    max_points: int,
+    *,
+    inflight: bool = False,
+    prefix: str = "",
 ) -> tuple[str, dict[str, Any]] | None:
     """The condition (over ``genai_spans``) selecting the calls fits sample, about twice
-    ``max_points`` per model and source by hash, and its values; None without such calls."""
+    ``max_points`` per model and source by hash, and its values (the sample's own named
+    with ``prefix``); None without such calls."""
     params = scope_params(win, filters)
     extra = " AND inflight IS NOT NULL" if inflight else ""
     sizes = _sizes(store, filters, params, extra)
@@ -208,8 +216,13 @@ def fit_sample(
     if groups.is_empty():
         return None
     cuts = [_cut(n, max_points) for n in groups["n"]]
-    params |= {"groups": groups["grp"].to_list(), "cuts": cuts, "top": max(cuts)}
-    where = f"({scope(filters, all_sources=True)}) AND {_STREAMED}{extra} AND {_CUT}"
+    params |= {
+        f"{prefix}groups": groups["grp"].to_list(),
+        f"{prefix}cuts": cuts,
+        f"{prefix}top": max(cuts),
+    }
+    cut = _CUT.format(p=prefix)
+    where = f"({scope(filters, all_sources=True)}) AND {_STREAMED}{extra} AND {cut}"
     return where, params
 
 

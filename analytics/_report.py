@@ -13,16 +13,14 @@ from typing import Any
 
 import polars as pl
 
-from analytics._concurrency import domain, sweep_sql
 from analytics._cost import cost, cost_per_run
-from analytics._filters import Filters, Window, scope, scope_params, window
-from analytics._fit import LineFit
+from analytics._filters import Filters, scope, scope_params, window
 from analytics._latency import latency_summary
-from analytics._load import FIT_FIELDS, FIT_POINTS, fit_lines, fit_sample, fits_frame, lines_from
-from analytics._measures import frame, shared_queries
+from analytics._load import fits_frame
+from analytics._measures import shared_queries
 from analytics._prices import PriceTable, load_prices
 from analytics._slo import SLO
-from analytics._timeout import CALL_FIELDS, law_filters, risk_frame, risk_sample, timeout_risk
+from analytics._timeout import fits_and_risk
 from analytics._waste import reasoning_latency, waste
 from collector import Store
 
@@ -67,7 +65,7 @@ def _build(
     runs = cost_per_run(store, since, until, filters, table)
     reasoning = reasoning_latency(store, since, until, filters).filter(pl.col("model") == "*")
     unpriced = table.unknown(by_model["model"].to_list())
-    lines, risk = _fits_and_risk(store, win, filters)
+    lines, risk = fits_and_risk(store, win, filters, filters, (1.5, 2, 3))
     priced = by_model["cost_usd"]
     total: dict[str, Any] = {
         "calls": int(by_model["calls"].sum() or 0),
@@ -95,37 +93,6 @@ def _build(
         "cost_per_successful_run": _clean(runs.to_dicts()),
         "unpriced_models": unpriced,
     }
-
-
-def _fits_and_risk(
-    store: Store, win: Window, filters: Filters | None
-) -> tuple[dict[tuple[str, str, str], LineFit], pl.DataFrame]:
-    """``fit_lines`` and ``timeout_risk`` with one concurrency sweep for the calls of both
-    (the fits' sample and the calls of the runs the projection re-times)."""
-    f = filters or Filters()
-    plan = fit_sample(store, win, filters, FIT_POINTS)
-    sample = risk_sample(store, win, filters)
-    if plan is None and sample is None:
-        return {}, timeout_risk(store, win.since, win.until, filters)
-    targets = {"for_fit": plan[0] if plan else "0", "for_risk": "0"}
-    params = plan[1] if plan else scope_params(win, filters)
-    if sample is not None:
-        targets["for_risk"] = sample.calls_where
-        params = params | sample.params
-    columns = list(dict.fromkeys([*FIT_FIELDS, *CALL_FIELDS]))
-    sweep = sweep_sql(
-        targets, columns, domain(Filters(loadtest_run=f.loadtest_run), all_sources=True)
-    )
-    calls = frame(store, sweep, params)
-    fitted = calls.filter("for_fit").rename({"concurrency": "load"})
-    lines = lines_from(fitted, FIT_POINTS)
-    if sample is None:
-        return lines, timeout_risk(store, win.since, win.until, filters)
-    # Timeout projections use the fits of every call of the project: the same lines when
-    # the filters are only these.
-    same = law_filters(filters).describe() == f.describe()
-    laws = lines if same else fit_lines(store, win.since, win.until, law_filters(filters))
-    return lines, risk_frame(sample, calls.filter("for_risk"), laws, (1.5, 2, 3))
 
 
 def _iso(value: datetime) -> str:

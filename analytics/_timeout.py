@@ -14,7 +14,7 @@ import polars as pl
 from analytics._concurrency import domain, sweep_sql
 from analytics._filters import Filters, Window, scope, scope_params, window
 from analytics._fit import LineFit
-from analytics._load import fit_lines
+from analytics._load import FIT_FIELDS, FIT_POINTS, fit_sample, lines_from
 from analytics._measures import END_NS, IS_ERROR, SAMPLE_KEY, START_NS, frame
 from analytics._project import Law, critical_paths, project_calls, run_critical_path
 from collector import Store
@@ -25,6 +25,7 @@ __all__ = [
     "MAX_MULTIPLIER",
     "RISK_COLUMNS",
     "RiskSample",
+    "fits_and_risk",
     "law_filters",
     "risk_frame",
     "risk_sample",
@@ -116,15 +117,58 @@ def timeout_risk(
     """
     mults = _multipliers(multipliers)
     win = window(since, until)
+    if lines is not None:
+        sample = risk_sample(store, win, filters)
+        if sample is None:
+            return pl.DataFrame(schema=_schema(mults))
+        inner = law_filters(filters)
+        sql = sweep_sql({"": sample.calls_where}, CALL_FIELDS, domain(inner, all_sources=False))
+        return risk_frame(sample, frame(store, sql, sample.params), lines, mults)
+    _, risk = fits_and_risk(store, win, filters, law_filters(filters), mults)
+    return risk
+
+
+def fits_and_risk(
+    store: Store,
+    win: Window,
+    filters: Filters | None,
+    fit_filters: Filters | None,
+    multipliers: Sequence[float],
+) -> tuple[dict[tuple[str, str, str], LineFit], pl.DataFrame]:
+    """The fitted lines of ``fit_filters``' calls (as ``fit_lines``) and ``timeout_risk``
+    of ``filters``, with one concurrency sweep for the fits' sample, the sample of the
+    laws that re-time runs (the project's calls, when those differ) and the re-timed runs'
+    calls."""
+    mults = _multipliers(multipliers)
+    laws_filters = law_filters(filters)
+    same = laws_filters.describe() == (fit_filters or Filters()).describe()
+    plans = {"for_fit": fit_sample(store, win, fit_filters, FIT_POINTS, prefix="fit_")}
+    if not same:
+        plans["for_laws"] = fit_sample(store, win, laws_filters, FIT_POINTS, prefix="laws_")
     sample = risk_sample(store, win, filters)
+    targets = {name: plan[0] if plan else "0" for name, plan in plans.items()}
+    targets["for_risk"] = sample.calls_where if sample else "0"
+    params = scope_params(win, filters)
+    for plan in plans.values():
+        params |= plan[1] if plan else {}
+    params |= sample.params if sample else {}
+    f = fit_filters or Filters()
+    calls = pl.DataFrame()
+    if any(cond != "0" for cond in targets.values()):
+        columns = list(dict.fromkeys([*FIT_FIELDS, *CALL_FIELDS]))
+        sweep = domain(Filters(loadtest_run=f.loadtest_run), all_sources=True)
+        calls = frame(store, sweep_sql(targets, columns, sweep), params)
+    lines = _fitted(calls, "for_fit")
     if sample is None:
-        return pl.DataFrame(schema=_schema(mults))
-    inner = law_filters(filters)
-    sql = sweep_sql({"": sample.calls_where}, CALL_FIELDS, domain(inner, all_sources=False))
-    calls = frame(store, sql, sample.params)
-    if lines is None:
-        lines = fit_lines(store, since, until, inner)
-    return risk_frame(sample, calls, lines, mults)
+        return lines, pl.DataFrame(schema=_schema(mults))
+    laws = lines if same else _fitted(calls, "for_laws")
+    return lines, risk_frame(sample, calls.filter("for_risk"), laws, mults)
+
+
+def _fitted(calls: pl.DataFrame, flag: str) -> dict[tuple[str, str, str], LineFit]:
+    if calls.is_empty():
+        return {}
+    return lines_from(calls.filter(flag).rename({"concurrency": "load"}), FIT_POINTS)
 
 
 def law_filters(filters: Filters | None) -> Filters:
@@ -337,10 +381,13 @@ def _budget(runs: pl.DataFrame, parts: pl.DataFrame) -> dict[str, float] | None:
     n = max(1, int(np.ceil(runs.height * 0.01)))
     slow = runs.sort("duration_ms", descending=True).head(n)
     totals = dict.fromkeys(BUDGET_PARTS, 0.0)
+    by_run = parts.filter(pl.col("run_id").is_in(slow["run_id"].implode())).partition_by(
+        "run_id", as_dict=True
+    )
     for run in slow.iter_rows(named=True):
-        mine = parts.filter(pl.col("run_id") == run["run_id"])
+        mine = by_run.get((run["run_id"],))
         split = dict.fromkeys(BUDGET_PARTS, 0.0)
-        if not mine.is_empty():
+        if mine is not None:
             on = run_critical_path(mine["start_ns"].to_numpy(), mine["end_ns"].to_numpy())
             for row, picked in zip(mine.iter_rows(named=True), on, strict=True):
                 if picked:

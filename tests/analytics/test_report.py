@@ -12,7 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics import Filters, build_report, overview, parse_slo, parse_time
+from analytics import (
+    Filters,
+    build_report,
+    cost_per_run,
+    latency_summary,
+    load_fits,
+    overview,
+    parse_slo,
+    parse_time,
+    timeout_risk,
+)
 from collector import Store
 from tests.analytics.synth import Span, agent_attrs, insert, llm_attrs, new_id, past
 from tests.conftest import REPO_ROOT
@@ -161,6 +171,31 @@ def test_json_report_has_the_fixed_keys_and_the_api_figures(store: Store, record
         store, t0, t0 + timedelta(hours=1), slo=parse_slo("ttft_p95<800ms,tbt_p99<80ms")
     )
     assert json.loads(json.dumps(api)) == report
+
+
+@pytest.mark.parametrize(
+    "filters", [None, Filters(model="gpt-4o-mini"), Filters(agent="desk")], ids=str
+)
+def test_the_report_shares_work_not_figures(store: Store, recorded, filters) -> None:  # type: ignore[no-untyped-def]
+    """The report sweeps concurrency once for its fits and its timeout projection (whose
+    laws are the project's fits, unlike the report's under an agent or model filter) and
+    asks shared queries once: its figures are the functions' own."""
+    t0 = recorded["t0"]
+    until = t0 + timedelta(hours=1)
+    report = build_report(store, t0, until, filters)
+    fits = load_fits(store, t0, until, filters)
+    assert [(r["model"], r["metric"], r["slope_ms_per_concurrent"]) for r in report["load"]] == [
+        (r["model"], r["metric"], r["slope_ms_per_concurrent"]) for r in fits.iter_rows(named=True)
+    ]
+    (risk,) = timeout_risk(store, t0, until, filters).iter_rows(named=True)
+    (item,) = report["timeout_risk"]
+    assert item["projected"] == risk["projected"]
+    assert item["breaking_multiplier"] == risk["breaking_multiplier"]
+    assert item["slow_run_budget"] == risk["slow_run_budget"]
+    summary = latency_summary(store, t0, until, filters)
+    assert [r["calls"] for r in report["latency"]] == summary["calls"].to_list()
+    runs = cost_per_run(store, t0, until, filters)
+    assert [r["cost_usd"] for r in report["cost_per_successful_run"]] == runs["cost_usd"].to_list()
 
 
 def test_markdown_and_terminal_output(store: Store, recorded) -> None:  # type: ignore[no-untyped-def]
