@@ -10,14 +10,14 @@ figure is within ``RELATIVE_ERROR`` of numpy's on the raw gaps (gaps below 0.01 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 
 from tracer import semconv
 
-__all__ = ["RELATIVE_ERROR", "bucket_value", "pooled_percentiles", "pooled_sql"]
+__all__ = ["RELATIVE_ERROR", "bucket_value", "percentiles_of", "pooled_percentiles"]
 
 _MIN = semconv.TBT_HISTOGRAM_MIN_MS
 _PER = semconv.TBT_HISTOGRAM_PER_DOUBLING
@@ -35,45 +35,47 @@ def pooled_percentiles(
     keys: Sequence[int], counts: Sequence[int], qs: Sequence[float]
 ) -> list[float | None]:
     """Percentiles ``qs`` (fractions) of the gaps a merged histogram holds; None if empty."""
-    k = np.asarray(keys, dtype=np.int64)
-    c = np.asarray(counts, dtype=np.int64)
-    keep = c > 0
-    k, c = k[keep], c[keep]
-    if k.size == 0:
-        return [None for _ in qs]
-    order = np.argsort(k, kind="stable")
-    k, c = k[order], c[order]
+    lists = pl.DataFrame(
+        {"k": [list(keys)], "c": [list(counts)]},
+        schema={"k": pl.List(pl.Int64), "c": pl.List(pl.Int64)},
+    )
+    row = percentiles_of(lists["k"], lists["c"], qs)[0]
+    return [None if np.isnan(v) else float(v) for v in row]
+
+
+def percentiles_of(keys: pl.Series, counts: pl.Series, qs: Sequence[float]) -> np.ndarray:
+    """:func:`pooled_percentiles` of many merged histograms at once: ``keys`` and
+    ``counts`` are list columns (one histogram a row, its buckets in any order); the result
+    has a row of ``len(qs)`` percentiles per histogram, NaN where it is empty."""
+    k, k_offsets = _flat(keys)
+    c, c_offsets = _flat(counts)
+    if not np.array_equal(k_offsets, c_offsets):
+        raise ValueError("histogram keys and counts differ in length")
+    rows = len(k_offsets) - 1
+    out = np.full((rows, len(qs)), np.nan)
+    if rows == 0 or k.size == 0:
+        return out
+    descending = np.flatnonzero(np.diff(k) < 0) + 1
+    if not np.isin(descending, k_offsets).all():  # a row out of order: sort within rows
+        row_of = np.repeat(np.arange(rows), np.diff(k_offsets))
+        order = np.lexsort((k, row_of))
+        k, c = k[order], c[order]
     cum = np.cumsum(c)
-    n = int(cum[-1])
-    values = bucket_value(k)
-    out: list[float | None] = []
-    for q in qs:
-        position = (n - 1) * q
-        low, high = math.floor(position), math.ceil(position)
-        v_low = values[np.searchsorted(cum, low, side="right")]
-        v_high = values[np.searchsorted(cum, high, side="right")]
-        out.append(float(v_low + (v_high - v_low) * (position - low)))
+    ends = np.concatenate(([0], cum))
+    base = ends[k_offsets[:-1]]
+    n = ends[k_offsets[1:]] - base
+    full = n > 0
+    for j, q in enumerate(qs):
+        position = (n[full] - 1) * q
+        low, high = np.floor(position), np.ceil(position)
+        v_low = bucket_value(k[np.searchsorted(cum, base[full] + low, side="right")])
+        v_high = bucket_value(k[np.searchsorted(cum, base[full] + high, side="right")])
+        out[full, j] = v_low + (v_high - v_low) * (position - low)
     return out
 
 
-def _value_sql(index: str) -> str:
-    return f"if({index} = 0, {_MIN / 2!r}, {_MIN!r} * exp2(({index} - 0.5) / {_PER}))"
-
-
-def pooled_sql(keys: str, counts: str, prefix: str, qs: Sequence[float]) -> str:
-    """The same percentiles as :func:`pooled_percentiles`, as ClickHouse select items over a
-    merged histogram's ``keys`` (sorted) and ``counts`` arrays: ``{prefix}_n`` (the count)
-    and ``{prefix}_q{i}`` for each ``qs[i]`` (NULL when the histogram is empty). The running
-    counts are computed once, as ``{prefix}_cum``."""
-    cum, n = f"{prefix}_cum", f"{prefix}_n"
-    items = [f"arrayCumSum({counts}) AS {cum}", f"arraySum({counts}) AS {n}"]
-    for i, q in enumerate(qs):
-        pos, low, high = f"{prefix}_pos{i}", f"{prefix}_low{i}", f"{prefix}_high{i}"
-        items += [
-            f"({n} - 1) * {q!r} AS {pos}",
-            _value_sql(f"{keys}[arrayFirstIndex(x -> x > floor({pos}), {cum})]") + f" AS {low}",
-            _value_sql(f"{keys}[arrayFirstIndex(x -> x > ceil({pos}), {cum})]") + f" AS {high}",
-            f"if({n} = 0, NULL, {low} + ({high} - {low}) * ({pos} - floor({pos})))"
-            f" AS {prefix}_q{i}",
-        ]
-    return ", ".join(items)
+def _flat(column: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A list column's values and row offsets, as numpy arrays (a null row is empty)."""
+    lengths = column.list.len().fill_null(0).to_numpy().astype(np.int64)
+    values = column.explode().drop_nulls().cast(pl.Int64).to_numpy()
+    return values, np.concatenate(([0], np.cumsum(lengths)))

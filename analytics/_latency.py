@@ -16,7 +16,7 @@ import polars as pl
 
 from analytics._agents import agent_calls, agent_runs
 from analytics._filters import Filters, scope, scope_params, window
-from analytics._histogram import pooled_percentiles
+from analytics._histogram import percentiles_of
 from analytics._measures import IS_ERROR, IS_LLM, LATENCY_QUANTILES, MODEL, PERCENTILES, frame
 from analytics._rollup import ROLLUP_IS_LLM, window_sums_sql
 from collector import Store
@@ -188,16 +188,11 @@ def _tbt(df: pl.DataFrame) -> pl.DataFrame:
     if "tbt_keys" not in df.columns:
         empty = [pl.lit(None, pl.Float64).alias(f"tbt_{s}") for s in _SUFFIXES]
         return df.with_columns([pl.lit(0, pl.UInt64).alias("tbt_gaps"), *empty])
-    keys = df["tbt_keys"].to_list()
-    counts = df["tbt_counts"].to_list()
-    rows = [
-        pooled_percentiles(k or [], c or [], PERCENTILES) for k, c in zip(keys, counts, strict=True)
-    ]
-    gaps = [sum(c or []) for c in counts]
+    values = percentiles_of(df["tbt_keys"], df["tbt_counts"], PERCENTILES)
     return df.with_columns(
-        pl.Series("tbt_gaps", gaps, dtype=pl.UInt64),
+        df["tbt_counts"].list.sum().fill_null(0).cast(pl.UInt64).alias("tbt_gaps"),
         *[
-            pl.Series(f"tbt_{s}", [r[i] for r in rows], dtype=pl.Float64)
+            pl.Series(f"tbt_{s}", values[:, i], dtype=pl.Float64).fill_nan(None)
             for i, s in enumerate(_SUFFIXES)
         ],
     )

@@ -9,8 +9,8 @@ Two sources (docs/analytics.md, "Over time"):
   TTFT histogram (within 1.09 %, read as pooled TBT is), over the whole minutes that
   overlap the window.
 
-Pooled TBT percentiles are computed in ClickHouse from the merged histogram of each bucket,
-so only three numbers per bucket cross the wire.
+Histograms are merged in ClickHouse; their percentiles are read with numpy, every bucket
+at once.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+import numpy as np
 import polars as pl
 
 from analytics._filters import Filters, rollup_scope, scope, scope_params, window
-from analytics._histogram import pooled_sql
+from analytics._histogram import percentiles_of
 from analytics._measures import IS_LLM, LATENCY_QUANTILES, MODEL, PERCENTILES, frame
 from analytics._rollup import window_sums_sql
 from collector import Store
@@ -63,23 +64,10 @@ def _concat(column: str, keys: str, counts: str) -> str:
     )
 
 
-# Pooled percentiles, computed in ClickHouse from each bucket's merged histogram.
-_TBT = (
-    pooled_sql("tbt_keys", "tbt_counts", "tbt", PERCENTILES)
-    + ", "
-    + ", ".join(f"tbt_q{i} AS tbt_{s}" for i, s in enumerate(("p50", "p95", "p99")))
-)
-# From the rollup, TTFT percentiles are read from its histogram, as pooled TBT.
-_TTFT_FROM_HISTOGRAM = pooled_sql("ttft_keys", "ttft_counts", "ttft", PERCENTILES)
-_TTFT = ", ".join(
-    f"if(length(ttft) > {i}, ttft[{i + 1}], NULL) AS ttft_{s}"
-    for i, s in enumerate(("p50", "p95", "p99"))
-)
-
 # Exact: the sums and histograms per bucket, with the TTFT percentiles of its calls.
 _RAW = f"""
 SELECT toDateTime64(s.bucket, 0, 'UTC') AS bucket, s.model AS model, s.calls AS calls,
-       s.errors AS errors, t.ttft AS ttft, arraySum(s.tbt_counts) AS tbt_gaps, {{tbt}}
+       s.errors AS errors, t.ttft AS ttft, s.tbt_keys AS tbt_keys, s.tbt_counts AS tbt_counts
 FROM ({{sums}}) AS s
 LEFT JOIN (
     SELECT toStartOfInterval(toDateTime(timestamp, 'UTC'), {_STEP_T}) AS bucket,
@@ -88,18 +76,19 @@ LEFT JOIN (
     WHERE {{scope}} AND {IS_LLM} AND ttft_ms IS NOT NULL
     GROUP BY bucket, model
 ) AS t ON s.bucket = t.bucket AND s.model = t.model
+ORDER BY bucket, model
 """
 
+# From the rollup: TTFT percentiles too are read from its histogram, as pooled TBT.
 _ROLLUP = f"""
 SELECT toDateTime64(toStartOfInterval(toDateTime(minute, 'UTC'), {_STEP_T}), 0, 'UTC') AS bucket,
        model, sum(calls) AS calls, sum(errors) AS errors,
        {_concat("ttft_histogram", "ttft_keys", "ttft_counts")},
-       {{ttft}}, [ttft_q0, ttft_q1, ttft_q2] AS ttft,
-       {_concat("tbt_histogram", "tbt_keys", "tbt_counts")},
-       arraySum(tbt_counts) AS tbt_gaps, {{tbt}}
+       {_concat("tbt_histogram", "tbt_keys", "tbt_counts")}
 FROM {{{{db:Identifier}}}}.genai_minutes
 WHERE {{scope}} AND model != '' AND operation NOT IN ('invoke_agent', 'execute_tool', 'route')
 GROUP BY bucket, model
+ORDER BY bucket, model
 """
 
 
@@ -132,7 +121,8 @@ def latency_over_time(
     if use_rollup:
         if rolled is None:
             raise ValueError("the rollup has no agent, route or skill dimension; use raw")
-        sql = _ROLLUP.format(scope=rolled, tbt=_TBT, ttft=_TTFT_FROM_HISTOGRAM)
+        df = frame(store, _ROLLUP.format(scope=rolled), params)
+        ttft = percentiles_of(df["ttft_keys"], df["ttft_counts"], PERCENTILES)
     else:
         sums = window_sums_sql(
             filters,
@@ -148,19 +138,36 @@ def latency_over_time(
             histogram="concat",
             rollup=whole_minutes,
         )
-        sql = _RAW.format(sums=sums, scope=scope(filters), tbt=_TBT)
-    sql = (
-        f"SELECT bucket, model, calls, errors, {_TTFT}, tbt_gaps, tbt_p50, tbt_p95, tbt_p99 "
-        f"FROM ({sql}) ORDER BY bucket, model"
+        df = frame(store, _RAW.format(sums=sums, scope=scope(filters)), params)
+        exact = df["ttft"].fill_null([]).list
+        ttft = (
+            np.column_stack(
+                [exact.get(i, null_on_oob=True).fill_null(np.nan).to_numpy() for i in range(3)]
+            )
+            if df.height
+            else np.empty((0, 3))
+        )
+    tbt = percentiles_of(df["tbt_keys"], df["tbt_counts"], PERCENTILES)
+    return pl.DataFrame(
+        {
+            "bucket": df["bucket"],
+            "model": df["model"].cast(pl.String),
+            "calls": df["calls"].cast(pl.UInt64),
+            "errors": df["errors"].cast(pl.UInt64),
+            **_columns("ttft", ttft),
+            "tbt_gaps": df["tbt_counts"].list.sum().fill_null(0).cast(pl.UInt64),
+            **_columns("tbt", tbt),
+            "source": pl.Series(["rollup" if use_rollup else "raw"] * df.height, dtype=pl.String),
+        }
     )
-    df = frame(store, sql, params)
-    return df.select(
-        pl.col(OVER_TIME_COLUMNS[:4]),
-        *[pl.col(c).cast(pl.Float64).fill_nan(None) for c in OVER_TIME_COLUMNS[4:7]],
-        pl.col("tbt_gaps").cast(pl.UInt64),
-        *[pl.col(c).cast(pl.Float64) for c in OVER_TIME_COLUMNS[8:]],
-        source=pl.lit("rollup" if use_rollup else "raw"),
-    )
+
+
+def _columns(prefix: str, values: np.ndarray) -> dict[str, pl.Series]:
+    """Percentile columns ``{prefix}_p50/p95/p99`` (null where NaN) from an (n, 3) array."""
+    return {
+        f"{prefix}_{s}": pl.Series(values[:, i], dtype=pl.Float64).fill_nan(None)
+        for i, s in enumerate(("p50", "p95", "p99"))
+    }
 
 
 def choose_bucket(length: timedelta) -> timedelta:

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from analytics import Filters, cost, duration_by, latency_over_time, latency_summary
-from analytics._histogram import RELATIVE_ERROR
+from analytics._histogram import RELATIVE_ERROR, bucket_value, percentiles_of
 from collector import Store
 from tests.analytics.synth import Span, agent_attrs, insert, llm_attrs, new_id, past, skill_attrs
 
@@ -147,7 +147,7 @@ def test_over_time_raw_is_exact_and_rollup_within_its_sketch_error(
     assert raw["calls"].sum() == 2200
     # The TBT histograms are the same in both; TTFT is a histogram (1.09 %) in the rollup.
     assert raw["tbt_p99"].to_list() == pytest.approx(rolled["tbt_p99"].to_list(), rel=1e-12)
-    # Pooled TBT in SQL (over time) equals the numpy reading (summary) of the same gaps.
+    # Pooled TBT over time (histograms merged per bucket) equals the summary's on one bucket.
     one = latency_over_time(store, since, until, bucket=timedelta(days=1), source="raw")
     summary = latency_summary(store, since, until)
     compared = 0
@@ -237,3 +237,23 @@ def test_an_empty_window_gives_empty_frames(store: Store) -> None:
     df = latency_summary(store, since, since + timedelta(hours=1))
     assert df.is_empty()
     assert latency_over_time(store, since, since + timedelta(hours=1)).is_empty()
+
+
+def test_many_histograms_read_at_once_like_numpy() -> None:
+    """Percentiles of many merged histograms at once (buckets in any order, zero counts,
+    empty rows) equal numpy's on the values the buckets stand for."""
+    rng = np.random.default_rng(11)
+    keys, counts = [], []
+    for _ in range(300):
+        m = int(rng.integers(0, 8))
+        keys.append(rng.choice(833, m, replace=False).tolist())
+        counts.append(rng.integers(0, 5, m).tolist())
+    got = percentiles_of(
+        pl.Series(keys, dtype=pl.List(pl.Int64)),
+        pl.Series(counts, dtype=pl.List(pl.Int64)),
+        (0.5, 0.95, 0.99),
+    )
+    for row, k, c in zip(got, keys, counts, strict=True):
+        values = np.repeat(bucket_value(np.array(k, dtype=np.int64)), c)
+        expected = np.percentile(values, [50, 95, 99]) if values.size else np.full(3, np.nan)
+        assert np.allclose(row, expected, equal_nan=True)
