@@ -44,7 +44,7 @@ SELECT agent, model,
        mapKeys(tbt_merged) AS tbt_keys,
        mapValues(tbt_merged) AS tbt_counts
 FROM (
-    SELECT a.agent_name AS agent,
+    SELECT arrayJoin(a.agents) AS agent,
            if(c.request_model != '', c.request_model, c.response_model) AS model,
            count() AS calls,
            sum(c.input_tokens) AS input_tokens,
@@ -57,10 +57,12 @@ FROM (
     FROM (SELECT trace_key, request_model, response_model, input_tokens, cached_tokens,
                  output_tokens, reasoning_tokens, ttft_ms, tbt_histogram
           FROM {{{{db:Identifier}}}}.genai_spans WHERE {{call_scope}} AND {IS_LLM}) AS c
-    INNER JOIN (SELECT DISTINCT trace_key, agent_name FROM {{{{db:Identifier}}}}.genai_spans
-                WHERE {{run_scope}} AND operation = 'invoke_agent' AND agent_name != '') AS a
+    INNER JOIN (SELECT trace_key, groupUniqArray(agent_name) AS agents
+                FROM {{{{db:Identifier}}}}.genai_spans
+                WHERE {{run_scope}} AND operation = 'invoke_agent' AND agent_name != ''
+                GROUP BY trace_key) AS a
     USING trace_key
-    GROUP BY a.agent_name, c.request_model, c.response_model
+    GROUP BY agent, c.request_model, c.response_model
 )
 GROUP BY GROUPING SETS ((agent, model), (agent))
 ORDER BY agent, model

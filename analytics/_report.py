@@ -7,7 +7,10 @@ Keys are fixed (docs/analytics.md, "The report"): ``window``, ``latency``, ``loa
 
 from __future__ import annotations
 
+import contextvars
 import math
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,11 +64,26 @@ def _build(
 ) -> dict[str, Any]:
     win = window(since, until)
     table = prices or load_prices()
-    by_model = cost(store, since, until, filters, table)
-    runs = cost_per_run(store, since, until, filters, table)
-    reasoning = reasoning_latency(store, since, until, filters).filter(pl.col("model") == "*")
+    # Independent parts run side by side: the server's cores stay busy while one part
+    # waits on a single-threaded step (a join's build, a sort) or on Python fits.
+    parts = {
+        "fits_and_risk": lambda: fits_and_risk(store, win, filters, filters, (1.5, 2, 3)),
+        "agents": lambda: (
+            latency_summary(store, since, until, filters),
+            cost_per_run(store, since, until, filters, table),
+        ),
+        "waste": lambda: (
+            waste(store, since, until, filters, prices=table),
+            reasoning_latency(store, since, until, filters).filter(pl.col("model") == "*"),
+        ),
+        "cost": lambda: cost(store, since, until, filters, table),
+    }
+    done = _side_by_side(parts)
+    lines, risk = done["fits_and_risk"]
+    latency, runs = done["agents"]
+    wasted, reasoning = done["waste"]
+    by_model = done["cost"]
     unpriced = table.unknown(by_model["model"].to_list())
-    lines, risk = fits_and_risk(store, win, filters, filters, (1.5, 2, 3))
     priced = by_model["cost_usd"]
     total: dict[str, Any] = {
         "calls": int(by_model["calls"].sum() or 0),
@@ -78,14 +96,11 @@ def _build(
         "filters": (filters or Filters()).describe(),
         "slo": slo.text if slo else None,
         "prices": {"source": table.source, "taken": table.taken},
-        "latency": [
-            _latency_item(r)
-            for r in latency_summary(store, since, until, filters).iter_rows(named=True)
-        ],
+        "latency": [_latency_item(r) for r in latency.iter_rows(named=True)],
         "load": [
             _load_item(r) for r in fits_frame(lines, slo, "concurrency").iter_rows(named=True)
         ],
-        "waste": _clean(waste(store, since, until, filters, prices=table).to_dicts()),
+        "waste": _clean(wasted.to_dicts()),
         "reasoning_latency_ms_p95": _num(reasoning["p95_ms"][0]) if reasoning.height else None,
         "timeout_risk": [_risk_item(r) for r in risk.iter_rows(named=True)],
         "cost": _clean(by_model.to_dicts()),
@@ -93,6 +108,15 @@ def _build(
         "cost_per_successful_run": _clean(runs.to_dicts()),
         "unpriced_models": unpriced,
     }
+
+
+def _side_by_side(parts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Each part's result, the parts run in threads (sharing this context's query memo)."""
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="report") as pool:
+        futures = {
+            name: pool.submit(contextvars.copy_context().run, part) for name, part in parts.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
 
 
 def _iso(value: datetime) -> str:
