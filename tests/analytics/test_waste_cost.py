@@ -228,3 +228,31 @@ def test_abandoned_streams_count_the_chunks_they_delivered(store: Store) -> None
     assert trend.filter(pl.col("cause") == "abandoned")["tokens"].to_list() == [delivered]
     # Cost stays what providers reported: the estimate is for waste only.
     assert cost(store, t0, until)["output_tokens"].to_list() == [25 + 100]
+
+
+def test_duplicates_are_every_unmarked_repeat_of_a_request_in_its_trace(store: Store) -> None:
+    """The first of identical requests is not waste, marked or not; a marked repeat counts
+    under its mark; the same fingerprint with another model, or in another trace, is not a
+    repeat."""
+    t0 = past(hours=2)
+    trace, other = new_id(32), new_id(32)
+    at = lambda ms: t0 + timedelta(milliseconds=ms)  # noqa: E731
+    calls = [
+        (trace, 0, llm_attrs("m", output_tokens=10, waste="failed", fingerprint="fp")),  # failed
+        (trace, 100, llm_attrs("m", output_tokens=20, reasoning_tokens=5, fingerprint="fp")),
+        (trace, 200, llm_attrs("m", output_tokens=40, waste="truncated", fingerprint="fp")),
+        (trace, 300, llm_attrs("m", output_tokens=80, fingerprint="fp")),  # a repeat
+        (trace, 400, llm_attrs("m2", output_tokens=160, fingerprint="fp")),  # another model
+        (other, 500, llm_attrs("m", output_tokens=320, reasoning_tokens=7, fingerprint="fp")),
+    ]
+    insert(store, [Span(t, at(ms), 50, "chat", attrs) for t, ms, attrs in calls])
+    df = waste(store, t0, t0 + timedelta(hours=1))
+    got = dict(zip(df["cause"], df["tokens"], strict=True))
+    assert got["failed"] == 10 and got["truncated"] == 40
+    assert got["duplicate"] == 20 + 80  # the unmarked repeats, reasoning tokens included
+    assert got["reasoning"] == 7  # only the other trace's call: its first
+    by_model = waste(store, t0, t0 + timedelta(hours=1), by="model")
+    dups = by_model.filter(pl.col("cause") == "duplicate")
+    assert dict(zip(dups["model"], dups["tokens"], strict=True)) == {"m": 100, "m2": 0}
+    trend = waste_over_time(store, t0, t0 + timedelta(hours=1), bucket=timedelta(minutes=1))
+    assert trend.filter(pl.col("cause") == "duplicate")["tokens"].sum() == 100
