@@ -50,18 +50,24 @@ _MARK = f"(waste_cause IN ({_MARKED}))"
 # Every LLM call, under its mark, else as reasoning (its hidden reasoning tokens). Duplicates
 # are not known per call: _DUPLICATES moves them from there.
 _CALLS = f"""
-SELECT key, model, bucket, cause,
-       toInt64(sum(multiIf(cause = 'reasoning', reasoning_tokens, cause = '', 0, out)))
-           AS tokens,
-       toInt64(sum(multiIf(cause = 'reasoning', reasoning_tokens, cause = '', 0,
-                           least(reasoning_tokens, out)))) AS reasoning,
-       toInt64(sum(out)) AS output
+SELECT key, if(request_model != '', request_model, response_model) AS model, bucket,
+       multiIf(mark IN ({_MARKED}), mark, reasoned, 'reasoning', '') AS cause,
+       toInt64(sum(tokens)) AS tokens, toInt64(sum(hidden)) AS reasoning,
+       toInt64(sum(output)) AS output
 FROM (
-    SELECT {{key}} AS key, {MODEL} AS model, {{bucket}} AS bucket,
-           multiIf({_MARK}, waste_cause, reasoning_tokens > 0, 'reasoning', '') AS cause,
-           {OUTPUT} AS out, reasoning_tokens
-    FROM {{{{db:Identifier}}}}.genai_spans {{join}}
-    WHERE {{scope}} AND {IS_LLM}
+    SELECT key, request_model, response_model, bucket, mark, reasoned,
+           sum(if(mark IN ({_MARKED}), out, if(reasoned, reasoning_tokens, 0))) AS tokens,
+           sum(if(mark IN ({_MARKED}), least(reasoning_tokens, out), if(reasoned,
+                  reasoning_tokens, 0))) AS hidden,
+           sum(out) AS output
+    FROM (
+        SELECT {{key}} AS key, request_model, response_model, {{bucket}} AS bucket,
+               waste_cause AS mark, reasoning_tokens > 0 AS reasoned, {OUTPUT} AS out,
+               reasoning_tokens
+        FROM {{{{db:Identifier}}}}.genai_spans {{join}}
+        WHERE {{scope}} AND {IS_LLM}
+    )
+    GROUP BY key, request_model, response_model, bucket, mark, reasoned
 )
 GROUP BY key, model, bucket, cause
 """
