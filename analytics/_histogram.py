@@ -65,12 +65,16 @@ def percentiles_of(keys: pl.Series, counts: pl.Series, qs: Sequence[float]) -> n
     base = ends[k_offsets[:-1]]
     n = ends[k_offsets[1:]] - base
     full = n > 0
-    for j, q in enumerate(qs):
-        position = (n[full] - 1) * q
-        low, high = np.floor(position), np.ceil(position)
-        v_low = bucket_value(k[np.searchsorted(cum, base[full] + low, side="right")])
-        v_high = bucket_value(k[np.searchsorted(cum, base[full] + high, side="right")])
-        out[full, j] = v_low + (v_high - v_low) * (position - low)
+    # Ranks (n - 1) q of every histogram and quantile; the buckets of the order statistics
+    # around them, found in the running counts of all histograms at once.
+    position = np.outer(n[full] - 1, np.asarray(qs, dtype=np.float64))
+    low, high = np.floor(position), np.ceil(position)
+    starts = base[full][:, None]
+    found = np.searchsorted(
+        cum, np.concatenate([(starts + low).ravel(), (starts + high).ravel()]), side="right"
+    )
+    values = bucket_value(k[found]).reshape(2, *position.shape)
+    out[full] = values[0] + (values[1] - values[0]) * (position - low)
     return out
 
 
