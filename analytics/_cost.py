@@ -96,7 +96,7 @@ def cost_per_run(
     win = window(since, until)
     table = prices or load_prices()
     runs = agent_runs(store, win, filters)
-    calls = agent_calls(store, win, filters).filter(pl.col("model") != "")
+    calls = agent_calls(store, win, filters, "tokens")
     rows = []
     for run in runs.iter_rows(named=True):
         mine = price_frame(calls.filter(pl.col("agent") == run["agent"]), table)

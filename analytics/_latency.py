@@ -126,7 +126,7 @@ def latency_summary(
         timeouts="timeouts",
         duration="duration",
     )
-    calls = agent_calls(store, win, filters).filter(pl.col("model") == "")
+    calls = agent_calls(store, win, filters, "latency")
     calls = calls.select("agent", "streamed", "ttft", "tbt_keys", "tbt_counts")
     agents = runs.join(calls, on="agent", how="left") if not runs.is_empty() else runs
     parts = [_shape(ops), _shape(agents)]

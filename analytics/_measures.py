@@ -26,6 +26,7 @@ __all__ = [
     "START_NS",
     "frame",
     "shared_queries",
+    "sharing",
 ]
 
 PERCENTILES = (0.5, 0.95, 0.99)
@@ -71,6 +72,11 @@ def shared_queries() -> Iterator[None]:
         yield
     finally:
         _SHARED.reset(token)
+
+
+def sharing() -> bool:
+    """Whether queries are shared here (within :func:`shared_queries`)."""
+    return _SHARED.get() is not None
 
 
 def frame(store: Store, sql: str, params: dict[str, Any]) -> pl.DataFrame:
