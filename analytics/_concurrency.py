@@ -13,7 +13,7 @@ one query:
    those per-second totals (at most 86,400 a day per model, not every event) gives each
    second's *carry*: the calls in flight when it begins;
 2. a target's concurrency is its second's carry plus the events of that second up to its
-   start (``<=``, the same tie rule).
+   start (``<=``, the same tie rule); only the seconds that hold a target keep their events.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ WHERE ({{targets}}) AND {IS_LLM}
 """
 
 # Per sweep (model and load-test run) and second: the net of its events, the running sum of
-# those before it (the carry), and its events' times, starts positive and ends negative.
+# those before it (the carry), and, for the seconds that hold a target, its events' times,
+# starts positive and ends negative.
 _SWEEP = f"""
 SELECT t.model AS model, t.loadtest_run_id AS loadtest_run_id, t.start_ns AS start_ns,
        {{outputs}},
@@ -55,7 +56,9 @@ FROM (
            sum(net) OVER (PARTITION BY sweep_key ORDER BY second
                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - net AS carry
     FROM (
-        SELECT sweep_key, second, sum(sign(event)) AS net, groupArray(event) AS events
+        SELECT sweep_key, second, sum(sign(event)) AS net,
+               groupArrayIf(event, cityHash64(sweep_key, second) IN
+                   (SELECT cityHash64(sweep_key, second) FROM ({{targets}}))) AS events
         FROM (
             SELECT cityHash64({MODEL}, loadtest_run_id) AS sweep_key,
                    {START_NS} AS s_ns, {END_NS} AS e_ns
