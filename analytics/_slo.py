@@ -12,13 +12,13 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["SLO", "Objective", "parse_slo"]
+__all__ = ["SLO", "Objective", "parse_duration_ms", "parse_rate", "parse_slo"]
 
 _LATENCY = re.compile(r"^(ttft|tbt|e2e)_p(\d{1,2}(?:\.\d+)?)$")
 _RATES = ("error_rate", "timeout_rate")
 _SPEC = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|<)\s*(\S.*?)\s*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h)?\s*$", re.IGNORECASE)
-_TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(us|µs|ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_TO_MS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3, "d": 86400e3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +60,11 @@ def parse_slo(text: str) -> SLO:
             pct = float(latency.group(2))
             if not 0 < pct < 100:
                 raise ValueError(f"--slo entry {item!r}: percentile must be between 0 and 100")
-            threshold = _duration_ms(value, f"--slo entry {item!r}: threshold")
+            threshold = parse_duration_ms(value, what=f"--slo entry {item!r}: threshold")
             quantile = round(pct / 100.0, 12)  # p99.9 is 0.999, not 0.9990000000000001
             objectives.append(Objective(latency.group(1), quantile, op, threshold, item))
         elif name in _RATES:
-            threshold = _rate(value, f"--slo entry {item!r}: threshold")
+            threshold = parse_rate(value, what=f"--slo entry {item!r}: threshold")
             objectives.append(Objective(name, None, op, threshold, item))
         else:
             raise ValueError(
@@ -74,17 +74,19 @@ def parse_slo(text: str) -> SLO:
     return SLO(tuple(objectives), text.strip())
 
 
-def _duration_ms(text: str, what: str) -> float:
+def parse_duration_ms(text: str, *, default_unit: str = "ms", what: str = "duration") -> float:
+    """``"800ms"`` -> 800.0, ``"1.5s"`` -> 1500.0; a bare number is in ``default_unit``."""
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"{what} {text!r} is not a duration like 800ms, 1.5s or 2m")
-    value = float(match.group(1)) * _TO_MS[(match.group(2) or "ms").lower()]
+    value = float(match.group(1)) * _TO_MS[(match.group(2) or default_unit).lower()]
     if not math.isfinite(value):
         raise ValueError(f"{what} {text!r} is not finite")
     return value
 
 
-def _rate(text: str, what: str) -> float:
+def parse_rate(text: str, *, what: str = "rate") -> float:
+    """``"1%"`` -> 0.01, ``"0.5%"`` -> 0.005, ``"0.01"`` -> 0.01 (a fraction)."""
     raw = text.strip()
     percent = raw.endswith("%")
     try:

@@ -13,20 +13,16 @@ is one more sample above every threshold (``docs/loadtest.md``, "Honest figures"
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from loadtest._units import InputError, parse_duration_ms, parse_rate
+from analytics import _slo as grammar
+from loadtest._units import InputError
 
 if TYPE_CHECKING:
     from loadtest._stats import Histogram, StageStats
 
 __all__ = ["Check", "Objective", "evaluate", "parse_slo"]
-
-_LATENCY = re.compile(r"^(ttft|tbt|e2e)_p(\d{1,2}(?:\.\d+)?)$")
-_RATES = ("error_rate", "timeout_rate")
-_SPEC = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|<)\s*(\S.*?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,34 +90,13 @@ class Check:
 
 
 def parse_slo(text: str) -> list[Objective]:
-    """Parse a comma-separated list of objectives; raises :class:`InputError`."""
-    if not text or not text.strip():
-        raise InputError('--slo is empty; expected e.g. "ttft_p95<800ms,error_rate<1%"')
-    objectives: list[Objective] = []
-    for part in text.split(","):
-        item = part.strip()
-        match = _SPEC.match(item)
-        if match is None:
-            raise InputError(f"--slo entry {item!r} is not METRIC<VALUE (e.g. ttft_p95<800ms)")
-        name, op, value = match.groups()
-        name = name.lower()
-        latency = _LATENCY.match(name)
-        if latency is not None:
-            pct = float(latency.group(2))
-            if not 0 < pct < 100:
-                raise InputError(f"--slo entry {item!r}: percentile must be between 0 and 100")
-            threshold = parse_duration_ms(value, what=f"--slo entry {item!r}: threshold")
-            quantile = round(pct / 100.0, 12)  # p99.9 is 0.999, not 0.9990000000000001
-            objectives.append(Objective(latency.group(1), quantile, op, threshold, item))
-        elif name in _RATES:
-            threshold = parse_rate(value, what=f"--slo entry {item!r}: threshold")
-            objectives.append(Objective(name, None, op, threshold, item))
-        else:
-            raise InputError(
-                f"--slo entry {item!r}: unknown metric {name!r}; use ttft_pNN, tbt_pNN, "
-                "e2e_pNN, error_rate or timeout_rate"
-            )
-    return objectives
+    """Parse a comma-separated list of objectives (analytics' grammar: ``agentflight report
+    --slo`` reads the same text the same way); raises :class:`InputError`."""
+    try:
+        parsed = grammar.parse_slo(text)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    return [Objective(o.metric, o.quantile, o.op, o.threshold, o.text) for o in parsed.objectives]
 
 
 def evaluate(objectives: list[Objective], stage: StageStats) -> list[Check]:
