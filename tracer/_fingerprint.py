@@ -17,12 +17,18 @@ messages are serialised once for both (:class:`RequestTexts`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Final
 
 from . import exact
 
-__all__ = ["REQUEST_SHAPING", "RequestTexts", "fingerprint", "request_fingerprint"]
+__all__ = [
+    "REQUEST_SHAPING",
+    "RequestTexts",
+    "canonical",
+    "fingerprint",
+    "request_fingerprint",
+]
 
 # OpenAI arguments that change the answer beyond the GenAI request attributes.
 REQUEST_SHAPING: Final = (
@@ -37,7 +43,7 @@ REQUEST_SHAPING: Final = (
 )
 REQUEST_PREFIX: Final = "gen_ai.request."
 
-_canonical = exact.compact_encoder(sort_keys=True)  # parameters: plain attribute values
+canonical = exact.compact_encoder(sort_keys=True)  # parameters: plain attribute values
 _blake2b = hashlib.blake2b
 
 
@@ -73,14 +79,15 @@ class RequestTexts:
 
 
 def fingerprint(
-    parameters: Mapping[str, Any],
+    parameters_text: str,
     shaping: Iterable[tuple[str, str]],
     system_text: str,
     messages_text: str,
 ) -> str:
-    """Hex BLAKE2b-128 of ``[parameters, {shaping}, system, messages]`` from typed JSON texts."""
+    """Hex BLAKE2b-128 of ``[parameters, {shaping}, system, messages]`` from their JSON texts
+    (``parameters_text``: :func:`canonical` of the parameters)."""
     shaped = ",".join([f'"{name}":{text}' for name, text in shaping])
-    text = f"[{_canonical(parameters)},{{{shaped}}},{system_text},{messages_text}]"
+    text = f"[{parameters_text},{{{shaped}}},{system_text},{messages_text}]"
     return _blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -93,4 +100,4 @@ def request_fingerprint(
     ``shaping`` the OpenAI arguments in :data:`REQUEST_SHAPING` that were passed.
     """
     shaped = [(name, exact.dumps(shaping[name])) for name in REQUEST_SHAPING if name in shaping]
-    return fingerprint(parameters, shaped, exact.dumps(system), exact.dumps(messages))
+    return fingerprint(canonical(parameters), shaped, exact.dumps(system), exact.dumps(messages))

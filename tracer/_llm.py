@@ -18,11 +18,11 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from . import semconv
+from . import exact, semconv
 from ._binding import MISSING, ParamReader, signature
 from ._content import add_content, add_text, encode_request, set_attributes, set_with_content
 from ._errors import internal_error
-from ._fingerprint import REQUEST_PREFIX, REQUEST_SHAPING, RequestTexts, fingerprint
+from ._fingerprint import REQUEST_PREFIX, REQUEST_SHAPING, RequestTexts, canonical, fingerprint
 from ._inflight import INFLIGHT
 from ._messages import (
     field,
@@ -49,7 +49,7 @@ from ._settings import Settings
 from ._span import set_auto_waste
 from ._specs import code_attributes
 from ._stats import StreamStats
-from ._stream import ABANDONED, AsyncStream, SyncStream
+from ._stream import ABANDONED, AsyncStream, GeneratorStream, SyncStream
 
 # Open chat runs by id of their span, for the OpenAI instrumentation to find the one it
 # is called under. Entries leave when the span ends, before the span can be collected.
@@ -66,10 +66,15 @@ _stream_kinds: dict[type, int] = {
     types.GeneratorType: _SYNC,
     types.AsyncGeneratorType: _ASYNC,
     SyncStream: _SYNC,
+    GeneratorStream: _SYNC,
     AsyncStream: _ASYNC,
 }
 
 ExtraAttributes = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, AttributeValue]]
+
+
+def _typed_json(name: str, value: Any) -> str:
+    return exact.dumps(value)
 
 
 def stream_kind(value: Any) -> int:
@@ -101,6 +106,7 @@ class LLMSpec(Spec):
         "request",
         "request_fields",
         "static_request",
+        "static_request_text",
         "system_params",
         "var_keyword",
     )
@@ -147,6 +153,7 @@ class LLMSpec(Spec):
         self.system_params = tuple(p for p in _SYSTEM_PARAMS if p in self.reader)
         self.reads_format = "response_format" in self.reader
         self.static_request = {k: v for k, v in static.items() if k.startswith(REQUEST_PREFIX)}
+        self.static_request_text = canonical(self.static_request)
 
     def _request(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], capture: Settings | None
@@ -155,7 +162,7 @@ class LLMSpec(Spec):
         ``capture`` (the settings when content is captured), the content attributes too and
         the keys of those that were cut."""
         attributes = self.static.copy()
-        parameters = self.static_request.copy()  # the gen_ai.request.* attributes
+        parameters: dict[str, Any] | None = None  # gen_ai.request.* attributes, if not static
         name = self.name
         reader = self.reader
         model = self.model
@@ -164,7 +171,7 @@ class LLMSpec(Spec):
             model = value if isinstance(value, str) else None
             if model is not None:
                 attributes[semconv.GEN_AI_REQUEST_MODEL] = model
-                parameters[semconv.GEN_AI_REQUEST_MODEL] = model
+                parameters = {**self.static_request, semconv.GEN_AI_REQUEST_MODEL: model}
                 if not self.fixed_name:
                     name = f"{semconv.OP_CHAT} {model}"
         for param in self.request:
@@ -173,6 +180,8 @@ class LLMSpec(Spec):
                 key = self.parameters[param]
                 converted = request_value(key, value)
                 if converted is not None:
+                    if parameters is None:
+                        parameters = self.static_request.copy()
                     attributes[key] = parameters[key] = converted
         if self.reads_format:
             response_format = reader.get("response_format", args, kwargs)
@@ -183,24 +192,27 @@ class LLMSpec(Spec):
         if self.extra is not None:
             extra = self.extra(args, kwargs)
             attributes.update(extra)
-            parameters.update((k, v) for k, v in extra.items() if k.startswith(REQUEST_PREFIX))
-        texts = RequestTexts()
-        self._fingerprint(attributes, parameters, texts, args, kwargs)
+            added = {k: v for k, v in extra.items() if k.startswith(REQUEST_PREFIX)}
+            if added:
+                parameters = {**(parameters or self.static_request), **added}
+        texts = RequestTexts() if capture is not None else None
+        parameters_text = self.static_request_text if parameters is None else None
+        self._fingerprint(attributes, parameters_text or parameters, texts, args, kwargs)
         cut_keys: list[str] = []
-        if capture is not None:
+        if texts is not None and capture is not None:
             self._content(attributes, cut_keys, capture, texts, args, kwargs)
         return name, attributes, model or "", cut_keys
 
     def _fingerprint(
         self,
         attributes: dict[str, Any],
-        parameters: dict[str, Any],
-        texts: RequestTexts,
+        parameters: str | dict[str, Any] | None,
+        texts: RequestTexts | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
         """Set ``agentflight.llm.request.fingerprint``, keeping the typed JSON texts it is
-        made of in ``texts``; never raises."""
+        made of in ``texts`` (for the exact form, when content is captured); never raises."""
         reader = self.reader
         messages = system = MISSING
         for param in self.message_params:
@@ -214,15 +226,15 @@ class LLMSpec(Spec):
         if messages is MISSING or messages is None:
             return
         try:
+            text = texts.text if texts is not None else _typed_json
             shaping = (
-                [(k, texts.text(k, kwargs[k])) for k in REQUEST_SHAPING if k in kwargs]
-                if kwargs
-                else []
+                [(k, text(k, kwargs[k])) for k in REQUEST_SHAPING if k in kwargs] if kwargs else []
             )
-            system_text = "null" if system is MISSING else texts.text(system_param, system)
-            messages_text = texts.text(param, messages)
+            system_text = "null" if system is MISSING else text(system_param, system)
+            messages_text = text(param, messages)
+            parameters_text = parameters if type(parameters) is str else canonical(parameters)
             attributes[semconv.LLM_REQUEST_FINGERPRINT] = fingerprint(
-                parameters, shaping, system_text, messages_text
+                parameters_text, shaping, system_text, messages_text
             )
         except Exception as exc:
             internal_error(exc, "fingerprinting an LLM request")
@@ -344,7 +356,9 @@ class LLMSpec(Spec):
         """Set response attributes and output messages in one call. Usage the user set wins;
         calls recorded onto an enclosing span add their usage up."""
         span = run.span
-        current = getattr(span, "attributes", None) or {}  # one read of what is already set
+        current = getattr(span, "attributes", None)  # one read of what is already set
+        if current is None:
+            current = {}
         if run.owned:
             if not _USAGE_KEYS.isdisjoint(current):  # set by the user: leave it
                 for key in USAGE_KEYS:

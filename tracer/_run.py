@@ -15,6 +15,7 @@ Nothing the tracer does itself can raise into user code (see ``_errors``).
 from __future__ import annotations
 
 import time
+from types import GeneratorType
 from typing import Any, Literal
 
 from opentelemetry import context as otel_context
@@ -28,7 +29,7 @@ from ._runtime import STATE
 from ._settings import Settings
 from ._span import record_error
 from ._stats import StreamStats
-from ._stream import ERROR, AsyncStream, SyncStream
+from ._stream import ERROR, AsyncStream, GeneratorStream, SyncStream
 
 _now = time.perf_counter_ns
 
@@ -148,8 +149,11 @@ class Run:
             capturing = self.settings.capture_content
             stats = StreamStats(self.start_ns, capturing) if self.spec.llm else None
             limit = self.settings.max_content_chars if capturing else 0
-            proxy_type = AsyncStream if is_async else SyncStream
-            proxy = proxy_type(inner, self, stats, limit)
+            proxy: Any
+            if type(inner) is GeneratorType:
+                proxy = GeneratorStream(inner, self, stats, limit)
+            else:
+                proxy = (AsyncStream if is_async else SyncStream)(inner, self, stats, limit)
         except Exception as exc:
             internal_error(exc, "wrapping a stream")
             return inner
