@@ -147,8 +147,9 @@ def as_otlp_json(req: ExportTraceServiceRequest) -> bytes:
 def insert_select(url: str, rows: list[list[Any]]) -> float:
     """rows/s of ``INSERT INTO otel_traces SELECT`` (views attached) from a staging table."""
     store = Store.connect(url, database="bench_limit")
+    db = store.database  # a fixed, valid name
     store.command(
-        "CREATE TABLE IF NOT EXISTS {db:Identifier}.staging AS {db:Identifier}.otel_traces "
+        f"CREATE TABLE IF NOT EXISTS {db}.staging AS {db}.otel_traces "
         "ENGINE = MergeTree ORDER BY tuple()"
     )
     for i in range(0, len(rows), 10_000):
