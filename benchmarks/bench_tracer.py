@@ -35,6 +35,7 @@ import platform
 import socket
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -130,15 +131,13 @@ def raw_tracer_like(span: Any) -> trace.Tracer:
     """An SDK tracer that sends its spans through ``span``'s processors, resource and limits:
     the raw-span baseline of whatever pipeline made ``span``."""
     scope = InstrumentationScope("bench.raw")
+    with warnings.catch_warnings():  # the SDK's constructor still takes the deprecated info
+        warnings.simplefilter("ignore", DeprecationWarning)
+        info = InstrumentationInfo("bench.raw")
     return Tracer(
-        DEFAULT_ON,
-        span.resource,
-        span._span_processor,
-        RandomIdGenerator(),
-        InstrumentationInfo("bench.raw"),
-        span._limits,
-        scope,
-    )
+        DEFAULT_ON, span.resource, span._span_processor, RandomIdGenerator(), info,
+        span._limits, scope,
+    )  # fmt: skip
 
 
 def _fingerprint(messages: Any) -> str:
