@@ -14,6 +14,7 @@ import enum
 import json
 import pathlib
 import re
+import secrets
 import uuid
 from collections.abc import Mapping
 from typing import Any, Final
@@ -22,6 +23,7 @@ from opentelemetry.trace import Span
 
 from . import exact, semconv
 from ._errors import internal_error
+from ._fingerprint import RequestTexts
 from ._settings import Settings
 
 REDACTED_EMAIL: Final = "[REDACTED_EMAIL]"
@@ -139,19 +141,53 @@ def encode_pair(value: Any) -> tuple[str, str]:
     return to_json(value), exact.dumps_tree(tree)
 
 
-def encode_request(request: Mapping[str, Any]) -> tuple[str, Json | None]:
+def encode_request(
+    request: Mapping[str, Any], known: RequestTexts | None = None
+) -> tuple[str, Json | None]:
     """The exact typed JSON of an LLM request and the display JSON of its ``tools``.
 
-    Serialised once: the tool definitions' text serves both forms, spliced into the request.
+    Every value is serialised once: a value whose typed JSON ``known`` holds already (the
+    fingerprint made it) is spliced in as that text, and the tool definitions' text serves
+    both forms when it is plain JSON. The tools come last, as their own member.
     """
-    tools = request.get("tools")
-    if tools is None:
-        return exact.dumps(dict(request)), None
-    rest = {k: v for k, v in request.items() if k != "tools"}
-    display, tools_text = encode_pair(tools)
+    spliced: dict[str, str] = {}
+    tools_text = display = None
+    for name, value in request.items():
+        found = known.get(name, value) if known else None
+        if name == "tools":
+            if found is None:
+                tree = exact.encode(value)
+                found = exact.dumps_tree(tree), tree is value
+            tools_text = found[0]
+            display = found[0] if found[1] else to_json(value)
+        elif found is not None:
+            spliced[name] = found[0]
+    rest = {
+        name: _SLOT + name if name in spliced else value
+        for name, value in request.items()
+        if name != "tools"
+    }
     text = exact.dumps(rest)
+    for name, piece in spliced.items():
+        text = text.replace(_slot_json(name), piece, 1)
+    if tools_text is None:
+        return text, None
     joined = text[:-1] + ("," if len(text) > 2 else "") + '"tools":' + tools_text + "}"
     return joined, Json(display)
+
+
+# Stands in for a value whose JSON is spliced in afterwards: random, so no value can match.
+_SLOT: Final = f"\x00agentflight-{secrets.token_hex(8)}:"
+_SLOT_JSON: dict[str, str] = {}
+
+
+def _slot_json(name: str) -> str:
+    text = _SLOT_JSON.get(name)
+    if text is None:
+        text = exact.dumps(_SLOT + name)
+        if len(_SLOT_JSON) < 1024:  # argument names: a handful
+            _SLOT_JSON[name] = text
+    return text
 
 
 def prepare_exact(text: str, key: str, settings: Settings) -> tuple[str, bool]:
@@ -172,7 +208,7 @@ def prepare_exact(text: str, key: str, settings: Settings) -> tuple[str, bool]:
     return text, False
 
 
-def _add(
+def add_text(
     attributes: dict[str, Any],
     cut_keys: list[str],
     key: str,
@@ -205,7 +241,7 @@ def add_pair(
     except Exception as exc:
         internal_error(exc, f"capturing {display_key}")
         return
-    _add(attributes, cut_keys, display_key, display, settings)
+    add_text(attributes, cut_keys, display_key, display, settings)
     if (
         exact_text is display
         and settings.redact is None
@@ -217,7 +253,7 @@ def add_pair(
         # The same text, fully redacted by the built-in patterns already: no second pass.
         attributes[exact_key] = attributes[display_key]
         return
-    _add(attributes, cut_keys, exact_key, exact_text, settings, is_exact=True)
+    add_text(attributes, cut_keys, exact_key, exact_text, settings, is_exact=True)
 
 
 def capture_pair(
@@ -229,7 +265,7 @@ def capture_pair(
     attributes: dict[str, Any] = {}
     cut_keys: list[str] = []
     add_pair(attributes, cut_keys, display_key, exact_key, value, settings)
-    _set(span, attributes, cut_keys)
+    set_attributes(span, attributes, cut_keys)
 
 
 def capture_exact(span: Span, key: str, value: Any, settings: Settings) -> None:
@@ -243,8 +279,8 @@ def capture_exact(span: Span, key: str, value: Any, settings: Settings) -> None:
         return
     attributes: dict[str, Any] = {}
     cut_keys: list[str] = []
-    _add(attributes, cut_keys, key, text, settings, is_exact=True)
-    _set(span, attributes, cut_keys)
+    add_text(attributes, cut_keys, key, text, settings, is_exact=True)
+    set_attributes(span, attributes, cut_keys)
 
 
 def capture_text(span: Span, key: str, text: str, settings: Settings) -> None:
@@ -252,8 +288,8 @@ def capture_text(span: Span, key: str, text: str, settings: Settings) -> None:
     callers decide whether the text is content."""
     attributes: dict[str, Any] = {}
     cut_keys: list[str] = []
-    _add(attributes, cut_keys, key, text, settings)
-    _set(span, attributes, cut_keys)
+    add_text(attributes, cut_keys, key, text, settings)
+    set_attributes(span, attributes, cut_keys)
 
 
 def set_with_content(
@@ -267,20 +303,32 @@ def set_with_content(
     they are) and exact forms (``exact_texts``, already typed JSON) in one call."""
     cut_keys: list[str] = []
     if settings.capture_content:
-        for key, value in content.items():
-            try:
-                text = value if type(value) is Json else to_json(value)
-            except Exception as exc:
-                internal_error(exc, f"capturing {key}")
-                continue
-            _add(attributes, cut_keys, key, text, settings)
+        add_content(attributes, cut_keys, content, settings)
         if exact_texts:
             for key, text in exact_texts.items():
-                _add(attributes, cut_keys, key, text, settings, is_exact=True)
-    _set(span, attributes, cut_keys)
+                add_text(attributes, cut_keys, key, text, settings, is_exact=True)
+    set_attributes(span, attributes, cut_keys)
 
 
-def _set(span: Span, attributes: dict[str, Any], cut_keys: list[str]) -> None:
+def add_content(
+    attributes: dict[str, Any],
+    cut_keys: list[str],
+    content: Mapping[str, Any],
+    settings: Settings,
+) -> None:
+    """Add captured ``content`` values to ``attributes`` (as JSON; ``Json`` values as they
+    are), redacted and capped; a value that fails is left out."""
+    for key, value in content.items():
+        try:
+            text = value if type(value) is Json else to_json(value)
+        except Exception as exc:
+            internal_error(exc, f"capturing {key}")
+            continue
+        add_text(attributes, cut_keys, key, text, settings)
+
+
+def set_attributes(span: Span, attributes: dict[str, Any], cut_keys: list[str]) -> None:
+    """Set ``attributes`` in one call, then mark the ``cut_keys`` as truncated."""
     if attributes:
         span.set_attributes(attributes)
     for key in cut_keys:

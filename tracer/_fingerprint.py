@@ -3,22 +3,32 @@
 A hash of the model, the request parameters and the messages, recorded whether or not
 content capture is on, so analytics can count an LLM request identical to an earlier one in
 the same trace as wasted (cause ``duplicate``). Computed once per call, in the chat span's
-start path, from a canonical JSON encoding (sorted keys, no whitespace). Calls without
-messages (no ``messages`` or ``prompt`` argument) get no fingerprint: their request is not
-known, and two of them are not duplicates of each other.
+start path. Calls without messages (no ``messages`` or ``prompt`` argument) get no
+fingerprint: their request is not known, and two of them are not duplicates of each other.
+
+The hashed text is one JSON array, ``[parameters, shaping, system, messages]``:
+``parameters`` (the ``gen_ai.request.*`` attributes) with sorted keys, then the shaping
+arguments, the system instructions and the messages in their exact typed JSON
+(``tracer.exact``, keys in the order given). That typed JSON is the very text the exact form
+of the request (``agentflight.content.input``) embeds, so with content capture on the
+messages are serialised once for both (:class:`RequestTexts`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Iterable
 from typing import Any, Final
 
-from . import semconv
-from ._binding import MISSING, ParamReader
-from ._errors import internal_error
+from . import exact
 
-__all__ = ["REQUEST_SHAPING", "add_fingerprint", "request_fingerprint"]
+__all__ = [
+    "REQUEST_SHAPING",
+    "RequestTexts",
+    "canonical",
+    "fingerprint",
+    "request_fingerprint",
+]
 
 # OpenAI arguments that change the answer beyond the GenAI request attributes.
 REQUEST_SHAPING: Final = (
@@ -31,61 +41,63 @@ REQUEST_SHAPING: Final = (
     "logit_bias",
     "n",
 )
-_REQUEST_PREFIX = "gen_ai.request."
+REQUEST_PREFIX: Final = "gen_ai.request."
+
+canonical = exact.compact_encoder(sort_keys=True)  # parameters: plain attribute values
+_blake2b = hashlib.blake2b
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able stand-in for SDK objects (pydantic models), else their ``str``."""
-    dump = getattr(value, "model_dump", None)
-    if callable(dump) and not isinstance(value, type):  # a model class (response_format=Model)
-        return dump()
-    return str(value)
+class RequestTexts:
+    """Typed JSON texts of a request's values, by argument name, each serialised once.
+
+    The fingerprint reads them, and the exact form of the request splices them in rather
+    than serialising the same values again. ``plain`` says whether a value's typed JSON is
+    also its plain JSON (no ``$type`` tags), so that a display form can reuse it too.
+    """
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: dict[str, tuple[Any, str, bool]] = {}
+
+    def text(self, name: str, value: Any) -> str:
+        """The typed JSON of ``value`` (passed as argument ``name``), kept for reuse."""
+        tree = exact.encode(value)
+        text = exact.dumps_tree(tree)
+        self._texts[name] = (value, text, tree is value)
+        return text
+
+    def get(self, name: str, value: Any) -> tuple[str, bool] | None:
+        """The text kept for argument ``name`` if it was made from this very ``value``."""
+        known = self._texts.get(name)
+        if known is None or known[0] is not value:
+            return None
+        return known[1], known[2]
+
+    def __bool__(self) -> bool:
+        return bool(self._texts)
 
 
-def add_fingerprint(
-    attributes: dict[str, Any],
-    reader: ParamReader,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    messages_params: tuple[str, ...],
-    system_params: tuple[str, ...],
-) -> None:
-    """Set ``agentflight.llm.request.fingerprint`` in ``attributes``; never raises."""
-    try:
-        messages = MISSING
-        for param in messages_params:
-            messages = reader.get(param, args, kwargs)
-            if messages is not MISSING:
-                break
-        if messages is MISSING or messages is None:
-            return
-        system = next(
-            (v for p in system_params if (v := reader.get(p, args, kwargs)) is not MISSING),
-            None,
-        )
-        parameters: dict[str, Any] = {
-            k: v for k, v in attributes.items() if k.startswith(_REQUEST_PREFIX)
-        }
-        shaping: dict[str, Any] = {k: kwargs[k] for k in REQUEST_SHAPING if k in kwargs}
-        fingerprint = request_fingerprint(parameters, shaping, system, messages)
-        attributes[semconv.LLM_REQUEST_FINGERPRINT] = fingerprint
-    except Exception as exc:
-        internal_error(exc, "fingerprinting an LLM request")
+def fingerprint(
+    parameters_text: str,
+    shaping: Iterable[tuple[str, str]],
+    system_text: str,
+    messages_text: str,
+) -> str:
+    """Hex BLAKE2b-128 of ``[parameters, {shaping}, system, messages]`` from their JSON texts
+    (``parameters_text``: :func:`canonical` of the parameters)."""
+    shaped = ",".join([f'"{name}":{text}' for name, text in shaping])
+    text = f"[{parameters_text},{{{shaped}}},{system_text},{messages_text}]"
+    return _blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def request_fingerprint(
     parameters: dict[str, Any], shaping: dict[str, Any], system: Any, messages: Any
 ) -> str:
-    """Hex BLAKE2b-128 of the canonical JSON of ``[parameters, shaping, system, messages]``.
+    """The fingerprint of a request given as values (what a chat span records for it).
 
     ``parameters`` are the call's ``gen_ai.request.*`` attributes (the model included),
     ``shaping`` the OpenAI arguments in :data:`REQUEST_SHAPING` that were passed.
     """
-    text = json.dumps(
-        [parameters, shaping, system, messages],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_plain,
-    )
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    shaped = [(name, exact.dumps(shaping[name])) for name in REQUEST_SHAPING if name in shaping]
+    return fingerprint(canonical(parameters), shaped, exact.dumps(system), exact.dumps(messages))

@@ -8,6 +8,7 @@ from several such calls is summed.
 
 from __future__ import annotations
 
+import json
 import os
 import types
 from collections.abc import Callable
@@ -17,10 +18,11 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from . import semconv
+from . import exact, semconv
 from ._binding import MISSING, ParamReader, signature
-from ._content import encode_request, set_with_content
-from ._fingerprint import add_fingerprint
+from ._content import add_content, add_text, encode_request, set_attributes, set_with_content
+from ._errors import internal_error
+from ._fingerprint import REQUEST_PREFIX, REQUEST_SHAPING, RequestTexts, canonical, fingerprint
 from ._inflight import INFLIGHT
 from ._messages import (
     field,
@@ -43,10 +45,11 @@ from ._response import (
     request_value,
 )
 from ._run import Run, Spec
+from ._settings import Settings
 from ._span import set_auto_waste
 from ._specs import code_attributes
 from ._stats import StreamStats
-from ._stream import ABANDONED, AsyncStream, SyncStream
+from ._stream import ABANDONED, AsyncStream, GeneratorStream, SyncStream
 
 # Open chat runs by id of their span, for the OpenAI instrumentation to find the one it
 # is called under. Entries leave when the span ends, before the span can be collected.
@@ -63,10 +66,15 @@ _stream_kinds: dict[type, int] = {
     types.GeneratorType: _SYNC,
     types.AsyncGeneratorType: _ASYNC,
     SyncStream: _SYNC,
+    GeneratorStream: _SYNC,
     AsyncStream: _ASYNC,
 }
 
 ExtraAttributes = Callable[[tuple[Any, ...], dict[str, Any]], dict[str, AttributeValue]]
+
+
+def _typed_json(name: str, value: Any) -> str:
+    return exact.dumps(value)
 
 
 def stream_kind(value: Any) -> int:
@@ -90,11 +98,16 @@ class LLMSpec(Spec):
         "enrich",
         "extra",
         "fixed_name",
+        "message_params",
         "model",
         "parameters",
         "reader",
+        "reads_format",
         "request",
         "request_fields",
+        "static_request",
+        "static_request_text",
+        "system_params",
         "var_keyword",
     )
     llm = True
@@ -135,41 +148,130 @@ class LLMSpec(Spec):
         self.var_keyword = any(p.kind is p.VAR_KEYWORD for p in params.values())
         self.enrich = enrich
         self.extra = extra
-
-    def _model(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-        if self.dynamic_model:
-            value = self.reader.get("model", args, kwargs)
-            return value if isinstance(value, str) else None
-        return self.model
+        # Decided once: which arguments a call can pass, and the fingerprint's fixed part.
+        self.message_params = tuple(p for p in _MESSAGE_PARAMS if p in self.reader)
+        self.system_params = tuple(p for p in _SYSTEM_PARAMS if p in self.reader)
+        self.reads_format = "response_format" in self.reader
+        self.static_request = {k: v for k, v in static.items() if k.startswith(REQUEST_PREFIX)}
+        self.static_request_text = canonical(self.static_request)
 
     def _request(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[str, dict[str, Any], str]:
-        """Span name, request attributes and the in-flight key (the model, or "")."""
-        attributes = dict(self.static)
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], capture: Settings | None
+    ) -> tuple[str, dict[str, Any], str, list[str]]:
+        """Span name, request attributes, the in-flight key (the model, or "") and, with
+        ``capture`` (the settings when content is captured), the content attributes too and
+        the keys of those that were cut."""
+        attributes = self.static.copy()
+        parameters: dict[str, Any] | None = None  # gen_ai.request.* attributes, if not static
         name = self.name
-        model = self._model(args, kwargs)
-        if model is not None and self.dynamic_model:
-            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
-            if not self.fixed_name:
-                name = f"{semconv.OP_CHAT} {model}"
         reader = self.reader
+        model = self.model
+        if self.dynamic_model:
+            value = reader.get("model", args, kwargs)
+            model = value if isinstance(value, str) else None
+            if model is not None:
+                attributes[semconv.GEN_AI_REQUEST_MODEL] = model
+                parameters = {**self.static_request, semconv.GEN_AI_REQUEST_MODEL: model}
+                if not self.fixed_name:
+                    name = f"{semconv.OP_CHAT} {model}"
         for param in self.request:
             value = reader.get(param, args, kwargs)
             if value is not MISSING:
                 key = self.parameters[param]
                 converted = request_value(key, value)
                 if converted is not None:
-                    attributes[key] = converted
-        response_format = reader.get("response_format", args, kwargs)
-        if response_format is not MISSING and given(response_format):
-            kind = output_type(response_format)
-            if kind is not None:
-                attributes[semconv.GEN_AI_OUTPUT_TYPE] = kind
+                    if parameters is None:
+                        parameters = self.static_request.copy()
+                    attributes[key] = parameters[key] = converted
+        if self.reads_format:
+            response_format = reader.get("response_format", args, kwargs)
+            if response_format is not MISSING and given(response_format):
+                kind = output_type(response_format)
+                if kind is not None:
+                    attributes[semconv.GEN_AI_OUTPUT_TYPE] = kind
         if self.extra is not None:
-            attributes.update(self.extra(args, kwargs))
-        add_fingerprint(attributes, reader, args, kwargs, _MESSAGE_PARAMS, _SYSTEM_PARAMS)
-        return name, attributes, model or ""
+            extra = self.extra(args, kwargs)
+            attributes.update(extra)
+            added = {k: v for k, v in extra.items() if k.startswith(REQUEST_PREFIX)}
+            if added:
+                parameters = {**(parameters or self.static_request), **added}
+        texts = RequestTexts() if capture is not None else None
+        parameters_text = self.static_request_text if parameters is None else None
+        self._fingerprint(attributes, parameters_text or parameters, texts, args, kwargs)
+        cut_keys: list[str] = []
+        if texts is not None and capture is not None:
+            self._content(attributes, cut_keys, capture, texts, args, kwargs)
+        return name, attributes, model or "", cut_keys
+
+    def _fingerprint(
+        self,
+        attributes: dict[str, Any],
+        parameters: str | dict[str, Any] | None,
+        texts: RequestTexts | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Set ``agentflight.llm.request.fingerprint``, keeping the typed JSON texts it is
+        made of in ``texts`` (for the exact form, when content is captured); never raises."""
+        reader = self.reader
+        messages = system = MISSING
+        for param in self.message_params:
+            messages = reader.get(param, args, kwargs)
+            if messages is not MISSING:
+                break
+        for system_param in self.system_params:
+            system = reader.get(system_param, args, kwargs)
+            if system is not MISSING:
+                break
+        if messages is MISSING or messages is None:
+            return
+        try:
+            text = texts.text if texts is not None else _typed_json
+            shaping = (
+                [(k, text(k, kwargs[k])) for k in REQUEST_SHAPING if k in kwargs] if kwargs else []
+            )
+            system_text = "null" if system is MISSING else text(system_param, system)
+            messages_text = text(param, messages)
+            parameters_text = parameters if type(parameters) is str else canonical(parameters)
+            attributes[semconv.LLM_REQUEST_FINGERPRINT] = fingerprint(
+                parameters_text, shaping, system_text, messages_text
+            )
+        except Exception as exc:
+            internal_error(exc, "fingerprinting an LLM request")
+
+    def _content(
+        self,
+        attributes: dict[str, Any],
+        cut_keys: list[str],
+        settings: Settings,
+        texts: RequestTexts,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Add the captured request: its exact form, messages, system instructions, tools.
+        A failure leaves the content out, not the span."""
+        try:
+            request_text, tools = encode_request(self.exact_request(args, kwargs), texts)
+            content: dict[str, Any] = {}
+            if tools is not None:
+                content[semconv.GEN_AI_TOOL_DEFINITIONS] = tools
+            reader = self.reader
+            for param in self.message_params:
+                value = reader.get(param, args, kwargs)
+                converted = None if value is MISSING else input_messages(value)
+                if converted is not None:
+                    content[semconv.GEN_AI_INPUT_MESSAGES] = converted
+                    break
+            for param in self.system_params:
+                value = reader.get(param, args, kwargs)
+                if isinstance(value, (str, list)):
+                    content[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system_instructions(value)
+                    break
+        except Exception as exc:
+            internal_error(exc, "recording call arguments")
+            return
+        add_content(attributes, cut_keys, content, settings)
+        add_text(attributes, cut_keys, semconv.CONTENT_INPUT, request_text, settings, True)
 
     def exact_request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The request as the call passed it, for the exact form (``agentflight.content.input``).
@@ -193,13 +295,18 @@ class LLMSpec(Spec):
                     request[name] = value
         return request
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        name, attributes, model = self._request(args, kwargs)
+    def start(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings
+    ) -> tuple[str, dict[str, Any], str]:
+        capture = settings if settings.capture_content else None
+        name, attributes, model, cut_keys = self._request(args, kwargs, capture)
+        if cut_keys:
+            attributes[semconv.CONTENT_TRUNCATED] = json.dumps(cut_keys)
         attributes[semconv.LLM_INFLIGHT] = INFLIGHT.enter(model)  # left by on_end or discard
-        return name, attributes
+        return name, attributes, model
 
-    def discard(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        INFLIGHT.exit(self._model(args, kwargs) or "")
+    def discard(self, state: Any) -> None:
+        INFLIGHT.exit(state)
 
     def enclosing(self) -> Run | None:
         span = trace.get_current_span()
@@ -208,34 +315,18 @@ class LLMSpec(Spec):
             return outer
         return None
 
-    def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        attributes: dict[str, Any] = {}
-        if run.owned:
-            run.model = self._model(args, kwargs) or ""  # counted in flight by start()
+    def on_start(
+        self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any = None
+    ) -> None:
+        if run.owned:  # start() recorded the request and counted the call in flight
+            run.model = state
             _OPEN[id(run.span)] = run
-        else:  # recording onto the enclosing chat span: this call's request wins
-            attributes = self._request(args, kwargs)[1]
-        content: dict[str, Any] = {}
-        exact_texts: dict[str, str] | None = None
-        if run.settings.capture_content:
-            request_text, tools = encode_request(self.exact_request(args, kwargs))
-            exact_texts = {semconv.CONTENT_INPUT: request_text}
-            if tools is not None:
-                content[semconv.GEN_AI_TOOL_DEFINITIONS] = tools
-            reader = self.reader
-            for param in _MESSAGE_PARAMS:
-                value = reader.get(param, args, kwargs)
-                messages = None if value is MISSING else input_messages(value)
-                if messages is not None:
-                    content[semconv.GEN_AI_INPUT_MESSAGES] = messages
-                    break
-            for param in _SYSTEM_PARAMS:
-                value = reader.get(param, args, kwargs)
-                if isinstance(value, (str, list)):
-                    content[semconv.GEN_AI_SYSTEM_INSTRUCTIONS] = system_instructions(value)
-                    break
-        if attributes or content or exact_texts:
-            set_with_content(run.span, attributes, content, run.settings, exact_texts)
+            return
+        # Recording onto the enclosing chat span: this call's request wins.
+        settings = run.settings
+        capture = settings if settings.capture_content else None
+        _, attributes, _, cut_keys = self._request(args, kwargs, capture)
+        set_attributes(run.span, attributes, cut_keys)
 
     def on_result(self, run: Run, value: Any) -> Any:
         kind = stream_kind(value)
@@ -265,7 +356,9 @@ class LLMSpec(Spec):
         """Set response attributes and output messages in one call. Usage the user set wins;
         calls recorded onto an enclosing span add their usage up."""
         span = run.span
-        current = getattr(span, "attributes", None) or {}  # one read of what is already set
+        current = getattr(span, "attributes", None)  # one read of what is already set
+        if current is None:
+            current = {}
         if run.owned:
             if not _USAGE_KEYS.isdisjoint(current):  # set by the user: leave it
                 for key in USAGE_KEYS:

@@ -15,6 +15,7 @@ Nothing the tracer does itself can raise into user code (see ``_errors``).
 from __future__ import annotations
 
 import time
+from types import GeneratorType
 from typing import Any, Literal
 
 from opentelemetry import context as otel_context
@@ -28,7 +29,7 @@ from ._runtime import STATE
 from ._settings import Settings
 from ._span import record_error
 from ._stats import StreamStats
-from ._stream import ERROR, AsyncStream, SyncStream
+from ._stream import ERROR, AsyncStream, GeneratorStream, SyncStream
 
 _now = time.perf_counter_ns
 
@@ -47,19 +48,24 @@ class Spec:
         self.static = static
         self.kind = kind
 
-    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Span name and start attributes for one call."""
-        return self.name, self.static
+    def start(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], settings: Settings
+    ) -> tuple[str, dict[str, Any], Any]:
+        """Span name, start attributes and a state for ``on_start``/``discard``, for one call."""
+        return self.name, self.static, None
 
-    def discard(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def discard(self, state: Any) -> None:
         """Undo what ``start`` did when no span came of it."""
 
     def enclosing(self) -> Run | None:
         """An open run this call should record onto instead of opening a span."""
         return None
 
-    def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """After the span started: capture inputs."""
+    def on_start(
+        self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any = None
+    ) -> None:
+        """After the span started (``state`` from ``start``; None when recording onto an
+        enclosing run): capture inputs."""
 
     def on_result(self, run: Run, value: Any) -> Any:
         """Record a return value; return it, or a stream proxy that now owns the run."""
@@ -143,8 +149,11 @@ class Run:
             capturing = self.settings.capture_content
             stats = StreamStats(self.start_ns, capturing) if self.spec.llm else None
             limit = self.settings.max_content_chars if capturing else 0
-            proxy_type = AsyncStream if is_async else SyncStream
-            proxy = proxy_type(inner, self, stats, limit)
+            proxy: Any
+            if type(inner) is GeneratorType:
+                proxy = GeneratorStream(inner, self, stats, limit)
+            else:
+                proxy = (AsyncStream if is_async else SyncStream)(inner, self, stats, limit)
         except Exception as exc:
             internal_error(exc, "wrapping a stream")
             return inner
@@ -233,6 +242,7 @@ def open_run(
         trace.get_tracer_provider(), ProxyTracerProvider
     ):
         return NO_RUN  # no provider anywhere yet (before configure()): nothing to record
+    settings = STATE.settings
     try:
         outer = spec.enclosing() if spec.enrich else None
         if outer is not None:
@@ -240,25 +250,25 @@ def open_run(
             run.outer = outer
             spec.on_start(run, args, kwargs)
             return run
-        name, attributes = spec.start(args, kwargs)
+        name, attributes, state = spec.start(args, kwargs, settings)
     except Exception as exc:
         internal_error(exc, "starting a span")
         return NO_RUN
     try:
         span = STATE.tracer.start_span(name, kind=spec.kind, attributes=attributes)
     except Exception as exc:
-        spec.discard(args, kwargs)
+        spec.discard(state)
         internal_error(exc, "starting a span")
         return NO_RUN
     if not span.is_recording():
-        spec.discard(args, kwargs)
+        spec.discard(state)
         # Sampled out: keep the span current so that children share the decision.
         if attach and span.get_span_context().is_valid:
             return _NoRun(otel_context.attach(trace.set_span_in_context(span)))
         return NO_RUN
-    run = Run(spec, span, STATE.settings)
+    run = Run(spec, span, settings)
     try:
-        spec.on_start(run, args, kwargs)
+        spec.on_start(run, args, kwargs, state)
     except Exception as exc:
         internal_error(exc, "recording call arguments")
     if attach:

@@ -43,7 +43,9 @@ class _CapturingSpec(Spec):
         self.input_key = input_key
         self.output_key = output_key
 
-    def on_start(self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def on_start(
+        self, run: Run, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any = None
+    ) -> None:
         settings = run.settings
         if settings.capture_content:
             bound = self.binder.bind(args, kwargs)

@@ -89,6 +89,8 @@ class StreamStats:
 
     def observe(self, chunk: Any) -> bool:
         """Account for a chunk that is not a ``str``; returns whether it carried content."""
+        if type(chunk) is dict:
+            return self._observe_dict(chunk)
         get: Callable[[str], Any]
         if isinstance(chunk, dict):
             if "choices" not in chunk and "usage" not in chunk:
@@ -100,6 +102,35 @@ class StreamStats:
             return bool(chunk)
         else:
             return chunk is not None
+        return self._observe_fields(get)
+
+    def _observe_dict(self, chunk: dict[str, Any]) -> bool:
+        """``observe`` for an OpenAI-shaped dict chunk: the common one-choice text delta is
+        read with a handful of dict lookups; anything else takes the general path."""
+        choices = chunk.get("choices")
+        if choices is None and "usage" not in chunk:
+            return bool(chunk)
+        if chunk.get("usage") is None and type(choices) is list and len(choices) == 1:
+            choice = choices[0]
+            if type(choice) is dict and not choice.get("finish_reason"):
+                if self.model is None:
+                    model, response_id = chunk.get("model"), chunk.get("id")
+                    self.model = model if isinstance(model, str) else None
+                    self.response_id = response_id if isinstance(response_id, str) else None
+                delta = choice.get("delta")
+                if type(delta) is dict and "tool_calls" not in delta:
+                    text = delta.get("content") or delta.get("refusal")
+                    if text:
+                        if self.texts is not None:
+                            self.role = self.role or delta.get("role")
+                            self.texts.setdefault(choice.get("index") or 0, []).append(text)
+                        return True
+                    if self.role is None:
+                        self.role = delta.get("role")
+                    return False
+        return self._observe_fields(chunk.get)
+
+    def _observe_fields(self, get: Callable[[str], Any]) -> bool:
         if self.model is None:
             model, response_id = get("model"), get("id")
             self.model = model if isinstance(model, str) else None

@@ -13,8 +13,9 @@ stays attached in the consumer's context between steps:
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, Final, Protocol
 
 from opentelemetry import context as otel_context
@@ -193,6 +194,122 @@ class SyncStream(_Proxy):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class GeneratorStream:
+    """The proxy of a generator: what ``SyncStream`` does, with the steps run by a generator
+    (``_drive``) so that a ``for`` loop costs no Python method call per chunk.
+
+    ``iter(proxy)`` is that generator (the same one every time), so ``send``, ``throw``,
+    ``close`` and ``yield from`` reach the wrapped generator as they would reach any, and its
+    return value passes through. The proxy holds the driver, which holds the state (a
+    ``_Proxy``), never the reverse: a proxy dropped unfinished closes the driver (the span
+    ends ``abandoned``), and one dropped before its first step lets go of the state, which
+    ends the span the same way.
+    """
+
+    __slots__ = ("__weakref__", "_gen", "_run", "_state")
+
+    def __init__(
+        self,
+        inner: Generator[Any, Any, Any],
+        owner: StreamOwner,
+        stats: StreamStats | None,
+        item_limit: int = 0,
+    ) -> None:
+        state = _Proxy(inner, owner, stats, item_limit)
+        ctx = contextvars.copy_context()
+        ctx.run(otel_context.attach, owner.context)
+        self._run = ctx.run
+        self._gen = _drive(state, ctx.run, inner)
+        self._state = state
+        state._done = False
+
+    def __iter__(self) -> Generator[Any, Any, Any]:
+        return self._gen
+
+    def __next__(self) -> Any:
+        return self._gen.__next__()
+
+    def send(self, value: Any) -> Any:
+        """Generator ``send``, timed like ``next``."""
+        return self._gen.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        """Generator ``throw``."""
+        return self._gen.throw(_as_exception(typ, val, tb))
+
+    def close(self) -> None:
+        """Close the wrapped generator; before exhaustion the span is marked abandoned."""
+        state = self._state
+        if not state._done:
+            try:
+                self._run(state._inner.close)
+            except BaseException as exc:
+                state._end(ERROR, exc)
+                raise
+            state._end(ABANDONED)
+        self._gen.close()
+
+    def __enter__(self) -> GeneratorStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def wrapped(self) -> Any:
+        """The generator this proxy wraps."""
+        return self._state._inner
+
+    def __repr__(self) -> str:
+        return f"<agentflight stream proxy of {self._state._inner!r}>"
+
+
+def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any, Any, Any]:
+    """The steps of a ``GeneratorStream``: each one runs in the proxy's context and is
+    observed; ``send``/``throw``/``close`` go on to ``inner``."""
+    stats = state._stats
+    observe = state._observe
+    if stats is not None:  # an LLM stream: text chunks timed inline, the rest observed
+        stamp, now, text0, observe_chunk = stats.times.append, _now, stats.text0, stats.observe
+    step = advance = inner.__next__
+    while True:
+        try:
+            chunk = run(advance)
+        except StopIteration as stop:
+            state._end(DONE)
+            return stop.value
+        except BaseException as exc:
+            state._end(ERROR, exc)
+            raise
+        if stats is None:
+            observe(chunk)
+        elif type(chunk) is str:
+            if chunk:
+                stamp(now())
+                if text0 is not None:
+                    text0.append(chunk)
+            else:
+                stats.empty += 1
+        elif observe_chunk(chunk):
+            stamp(now())
+        else:
+            stats.empty += 1
+        try:
+            sent = yield chunk
+        except GeneratorExit:  # closed, or dropped unfinished
+            try:
+                run(inner.close)
+            except BaseException as exc:
+                state._end(ERROR, exc)
+                raise
+            state._end(ABANDONED)
+            raise
+        except BaseException as exc:  # thrown in: on to the wrapped generator
+            advance = functools.partial(inner.throw, exc)
+            continue
+        advance = step if sent is None else functools.partial(inner.send, sent)
 
 
 class AsyncStream(_Proxy):

@@ -76,7 +76,10 @@ _REPR_LIMIT: Final = 1000
 
 
 def compact_encoder(
-    default: Callable[[Any], Any] | None = None, *, allow_nan: bool = True
+    default: Callable[[Any], Any] | None = None,
+    *,
+    allow_nan: bool = True,
+    sort_keys: bool = False,
 ) -> Callable[[Any], str]:
     """A compact UTF-8 JSON serialiser built once (``json.dumps`` builds one per call, and so
     does ``JSONEncoder.encode`` for anything but a string). Circular data raises
@@ -84,11 +87,15 @@ def compact_encoder(
     make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # no C accelerator: the standard library's own path
         return json.JSONEncoder(
-            default=default, ensure_ascii=False, separators=(",", ":"), allow_nan=allow_nan
+            default=default,
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=allow_nan,
+            sort_keys=sort_keys,
         ).encode
     encoder = make(
         None, default or _no_default, json.encoder.encode_basestring, None, ":", ",",
-        False, False, allow_nan,
+        sort_keys, False, allow_nan,
     )  # fmt: skip
 
     def encode(value: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -106,8 +106,16 @@ def test_no_messages_no_fingerprint(spans: CapturedSpans) -> None:
     assert _fingerprint(spans) is None
 
 
-class Unprintable:
-    def __str__(self) -> str:
+class Unreadable:
+    """A model-like message whose field raises when read: its JSON cannot be made."""
+
+    model_fields: ClassVar[dict[str, Any]] = {"content": None}
+
+    def model_dump(self) -> dict[str, Any]:
+        raise RuntimeError("no")
+
+    @property
+    def content(self) -> str:
         raise RuntimeError("no")
 
 
@@ -119,7 +127,7 @@ def test_a_failing_fingerprint_never_reaches_the_caller(
         return "ok"
 
     with pytest.raises(RuntimeError, match="no"):  # strict (the test suite): raised
-        chat([Unprintable()])
+        chat([Unreadable()])
     monkeypatch.setenv("AGENTFLIGHT_STRICT", "0")
-    assert chat([Unprintable()]) == "ok"  # in production: logged and swallowed
+    assert chat([Unreadable()]) == "ok"  # in production: logged and swallowed
     assert _fingerprint(spans) is None

@@ -145,7 +145,7 @@ def test_calling_with_wrong_arguments_is_a_user_error(spans: CapturedSpans) -> N
 
 # --- the tracer's own errors ---------------------------------------------------------------
 def _break_span_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Any, args: Any, kwargs: Any) -> Any:
+    def broken(self: Any, *args: Any) -> Any:
         raise RuntimeError("tracer bug")
 
     monkeypatch.setattr(_run.Spec, "start", broken)
