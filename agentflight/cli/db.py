@@ -9,7 +9,6 @@ import typer
 
 from collector import embedded
 from collector.errors import AgentflightStorageError
-from collector.store import Store
 
 app = typer.Typer(
     help="Run the embedded ClickHouse server (127.0.0.1 only; every query needs the data "
@@ -39,6 +38,8 @@ def start_database(data_dir: Path | None, port: int) -> embedded.ServerInfo:
         info, started = embedded.start(data_dir, port)
     except AgentflightStorageError as exc:
         raise _fail(str(exc)) from None
+    from collector.store import Store  # clickhouse-connect loads for the commands that query
+
     if not started:
         typer.echo(
             f"ClickHouse is already running at {info.url} (data in {info.data_dir}, pid {info.pid})"
@@ -107,6 +108,8 @@ def migrate(
     ] = None,
 ) -> None:
     """Apply pending migrations to the configured ClickHouse (external or embedded)."""
+    from collector.store import Store
+
     try:
         with Store.connect(url, apply_migrations=False) as store:
             applied = store.migrate()

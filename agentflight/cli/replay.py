@@ -11,14 +11,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-import replay
 from collector.errors import AgentflightStorageError
-from collector.store import Store
+
+if TYPE_CHECKING:
+    import replay
 
 _PARAM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 _OVERRIDES = "Overrides"
@@ -31,6 +32,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _params(values: list[str]) -> dict[str, Any]:
+    import replay
+
     params: dict[str, Any] = {}
     for value in values:
         match = _PARAM.match(value)
@@ -44,6 +47,8 @@ def _params(values: list[str]) -> dict[str, Any]:
 
 
 def _system_prompt(path: Path | None) -> str | None:
+    import replay
+
     if path is None:
         return None
     try:
@@ -127,6 +132,9 @@ def replay_command(
         raise _fail("give a TRACE_ID or --agent NAME, not both")
     if base_url is None:
         raise _fail("--base-url is required: the OpenAI-compatible target to replay against")
+    import replay  # the OpenAI SDK and the engine load for this command only
+    from collector.store import Store
+
     try:
         options = replay.ReplayOptions(
             base_url=base_url, mode=mode, entrypoint=entrypoint, api_key=api_key, model=model,
@@ -163,6 +171,9 @@ def _output(report: replay.RunReport, json_output: bool, json_out: Path | None) 
 
 
 def _show(run_id: str | None, json_output: bool) -> None:
+    import replay
+    from collector.store import Store
+
     if not run_id:
         raise _fail("usage: agentflight replay show RUN_ID [--json]")
     try:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from agentflight.cli.serve import SpoolDir
-from collector.config import CollectorSettings
-from collector.dead_letter import DeadLetters
 from collector.errors import AgentflightStorageError
+
+if TYPE_CHECKING:
+    from collector.dead_letter import DeadLetters
 
 app = typer.Typer(
     help="Dead letters: spans ClickHouse refused for good, kept in the spool directory.",
@@ -19,6 +20,9 @@ app = typer.Typer(
 
 
 def _letters(spool_dir: SpoolDir) -> DeadLetters:
+    from collector.config import CollectorSettings
+    from collector.dead_letter import DeadLetters
+
     try:
         settings = CollectorSettings.resolve(spool_dir=spool_dir)
     except ValueError as exc:
