@@ -27,8 +27,9 @@ browsers:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
 
+# Three workers on two cores: most tests wait on servers and subprocesses, not the CPU.
 test: install lint browsers
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 lint: install
 	$(VENV)/bin/ruff check .
