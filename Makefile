@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
 
-.PHONY: install browsers demo test lint format bench soak clean
+.PHONY: install browsers demo test screenshots lint format bench soak clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ browsers:
 # Three workers on two cores: most tests wait on servers and subprocesses, not the CPU.
 test: install lint browsers
 	$(PY) -m pytest -n 3
+
+# The README's and docs' screenshots, taken by the browser tests from the pages they check.
+screenshots: install browsers
+	AGENTFLIGHT_SCREENSHOTS=$(CURDIR)/docs/images $(PY) -m pytest -n 3 \
+	  tests/dashboards/test_pages.py tests/dashboards/test_replay.py tests/test_demo.py
 
 lint: install
 	$(VENV)/bin/ruff check .

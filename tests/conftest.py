@@ -22,6 +22,12 @@ os.environ["AGENTFLIGHT_STRICT"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# Screenshots of the dashboard and the demo: `make screenshots` sends them to docs/images;
+# an ordinary test run leaves the checkout alone and writes them to a temporary folder.
+SCREENSHOTS = Path(
+    os.environ.get("AGENTFLIGHT_SCREENSHOTS")
+    or Path(tempfile.gettempdir()) / f"agentflight-screenshots-{os.getuid()}"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -2,7 +2,7 @@
 
 It starts everything on free ports in a data directory of its own, lets the demo assistant
 run its ramp, then checks what a newcomer should see: every dashboard page with data (its
-screenshots go to docs/images/demo-*.png, shown in the README), routes, skills and streamed
+screenshots go to docs/images/demo-*.png under `make screenshots`), routes, skills and streamed
 calls of several models, at least three waste causes, an agent at risk of timing out, a demo
 trace that replays; and that stopping leaves no process behind.
 """
@@ -26,11 +26,10 @@ import pytest
 
 import analytics
 from collector import Store, embedded
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SCREENSHOTS
 from tests.dashboards.browser import Browser
 
 PAGES = ("/", "/latency", "/load", "/waste", "/risk", "/traces")
-IMAGES = REPO_ROOT / "docs" / "images"
 TRAFFIC_S = 50
 
 
@@ -145,10 +144,10 @@ def test_make_demo_shows_the_point(up: Up, tmp_path: Path) -> None:
             assert drawn > 0, f"{path} shows no data"
             assert browser.console_errors() == [], path
             name = "overview" if path == "/" else path.strip("/")
-            browser.screenshot(IMAGES / f"demo-{name}.png")
+            browser.screenshot(SCREENSHOTS / f"demo-{name}.png")
         browser.open(f"/traces/{trace_id}")
         browser.find(".js-plotly-plot")
-        browser.screenshot(IMAGES / "demo-trace.png")
+        browser.screenshot(SCREENSHOTS / "demo-trace.png")
     finally:
         browser.quit()
 

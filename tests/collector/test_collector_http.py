@@ -217,6 +217,9 @@ def test_health_readiness_and_metrics(start_collector: Start, store: Store) -> N
         body = genai_request(25).SerializeToString()
         assert http.post("/v1/traces", content=body, headers=PROTOBUF).status_code == 200
     wait_until(lambda: count(store) == 25, what="25 rows")
+    # The counters move just after the insert returns, so the rows can be visible first.
+    stored = "agentflight_collector_spans_stored_total 25.0"
+    wait_until(lambda: stored in httpx_get(live, "/metrics"), what="the stored counter")
     metrics = httpx_get(live, "/metrics")
     for line in (
         "agentflight_collector_spans_received_total 25.0",

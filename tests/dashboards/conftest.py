@@ -12,16 +12,16 @@ import pytest
 
 from collector import Store
 from dashboards import RunningDashboard, running_dashboard
-from tests.conftest import REPO_ROOT
+from tests.conftest import SCREENSHOTS
 from tests.dashboards.browser import Browser
 from tests.dashboards.seed import Known, seed
 
-SCREENSHOTS = REPO_ROOT / "docs" / "images"
 SLO = "ttft_p95<800ms,tbt_p99<80ms"
 
 
 def screenshot_path(page: str) -> Path:
-    """Where the docs expect the screenshot of a page: docs/images/dashboard-<page>.png."""
+    """Where the screenshot of a page goes (docs/images/dashboard-<page>.png under
+    `make screenshots`)."""
     return SCREENSHOTS / f"dashboard-{page}.png"
 
 

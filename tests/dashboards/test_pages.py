@@ -1,5 +1,5 @@
 """Every page in a real browser against seeded data of known content: it draws the data,
-without console errors, and its screenshot goes to docs/images/."""
+without console errors, and its screenshot is taken (docs/images/ under `make screenshots`)."""
 
 from __future__ import annotations
 
