@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from selenium import webdriver
 from selenium.common.exceptions import (
     JavascriptException,
+    NoSuchElementException,
     StaleElementReferenceException,
     WebDriverException,
 )
@@ -85,9 +86,13 @@ class Browser:
             shutil.rmtree(self._profile, ignore_errors=True)
 
     def wait(self, condition: Callable[[webdriver.Chrome], T], message: str) -> T:
-        return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.1).until(
-            condition, message=message
-        )
+        """Until ``condition`` holds; elements a re-render replaced meanwhile mean "not yet"."""
+        return WebDriverWait(
+            self.driver,
+            WAIT_S,
+            poll_frequency=0.1,
+            ignored_exceptions=(NoSuchElementException, StaleElementReferenceException),
+        ).until(condition, message=message)
 
     def open(self, path: str) -> None:
         self.driver.get(self.base + path)

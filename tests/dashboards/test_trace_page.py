@@ -45,11 +45,16 @@ def test_the_waterfall_draws_the_spans_in_order_with_first_token_markers(
 def test_clicking_a_span_shows_its_details(page: Browser) -> None:
     page.open(f"/traces/{TRACE_ID}")
     page.wait_text("#span-title", "chat gpt-4o-mini")
+
     # The skill's bar: the third row, 50 ms to 350 ms of a 2 s trace.
-    bars = page.find_all("#trace-waterfall .trace.bars .point path")
-    skill = next(b for b in bars if b.rect["height"] > 0 and _row_of(page, b) == 2)
-    ActionChains(page.driver).move_to_element(skill).click().perform()
-    page.wait_text("#span-title", "execute_tool web_search")
+    # Plotly may redraw the figure meanwhile, replacing the bars: then look and click again.
+    def click_skill(driver: object) -> bool:
+        bars = page.find_all("#trace-waterfall .trace.bars .point path")
+        skill = next(b for b in bars if b.rect["height"] > 0 and _row_of(page, b) == 2)
+        ActionChains(page.driver).move_to_element(skill).click().perform()
+        return "execute_tool web_search" in page.find("#span-title").text
+
+    page.wait(click_skill, "a click on the skill's bar did not show its details")
     assert "gen_ai.tool.name" in page.find("#span-attributes").text
 
 
