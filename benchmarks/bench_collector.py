@@ -133,8 +133,9 @@ def as_rows(req: ExportTraceServiceRequest) -> list[list[Any]]:
 
 
 def as_otlp_json(req: ExportTraceServiceRequest) -> bytes:
-    """The request as OTLP/JSON: the protobuf JSON mapping with hex trace and span ids."""
-    document = json_format.MessageToDict(req)
+    """The request as OTLP/JSON exporters write it: the protobuf JSON mapping with hex trace
+    and span ids and integer enums (the OTLP specification's deviations)."""
+    document = json_format.MessageToDict(req, use_integers_for_enums=True)
     for rs in document.get("resourceSpans", []):
         for ss in rs.get("scopeSpans", []):
             for span in ss.get("spans", []):

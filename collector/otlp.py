@@ -6,9 +6,11 @@ a message that names the problem; nothing a client sends can raise anything else
 OTLP/JSON is the protobuf JSON mapping with the spec's deviations
 (``opentelemetry-proto/docs/specification.md``, *JSON Protobuf Encoding*): ``traceId`` and
 ``spanId`` fields are case-insensitive **hex**, not base64; enums are integers; int64 values
-may be strings or numbers; unknown fields are ignored. Ids are rewritten from hex to base64
-before ``google.protobuf.json_format`` parses the document. (Base64 ids, as a plain protobuf
-JSON encoder writes them, are accepted too: their lengths cannot be mistaken for hex.)
+may be strings or numbers; unknown fields are ignored. Documents in the shape exporters write
+are built into the request directly (:mod:`collector.otlp_json`); any other is parsed by
+``google.protobuf.json_format`` once its ids are rewritten from hex to base64. (Base64 ids,
+as a plain protobuf JSON encoder writes them, are accepted too: their lengths cannot be
+mistaken for hex.)
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collector.mapping import MappedSpans, TimeWindow, in_window, map_request
+from collector.otlp_json import NotFastPath, build_request
 from collector.otlp_view import TracesView
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "decode_request",
     "encode_response",
     "encode_status",
+    "parse_json_document",
     "request_encoding",
 ]
 
@@ -191,6 +195,14 @@ def json_to_protobuf(body: bytes) -> bytes:
         raise OTLPError(400, f"malformed JSON: {exc}") from None
     if not isinstance(document, dict):
         raise OTLPError(400, "OTLP/JSON body must be a JSON object (ExportTraceServiceRequest)")
+    try:
+        return build_request(document).SerializeToString()
+    except NotFastPath:  # not in the exporters' shape: json_format reads it, or says why not
+        return parse_json_document(document).SerializeToString()
+
+
+def parse_json_document(document: dict[str, Any]) -> ExportTraceServiceRequest:
+    """An OTLP/JSON document read by ``json_format`` (its ids are rewritten in place)."""
     _hex_ids_to_base64(document)
     message = ExportTraceServiceRequest()
     try:
@@ -199,7 +211,7 @@ def json_to_protobuf(body: bytes) -> bytes:
     # adversarial ones (deep nesting, wrong types in odd places): all of them are bad input.
     except Exception as exc:
         raise OTLPError(400, f"invalid OTLP/JSON: {exc}") from None
-    return message.SerializeToString()
+    return message
 
 
 def decode_payload(
