@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import statistics
 import tempfile
@@ -232,6 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     rows = parser.parse_args().rows
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
     with tempfile.TemporaryDirectory(prefix="agentflight-bench-dash-") as data_dir:
         info, _ = embedded.start(Path(data_dir), port=0)
         try:
