@@ -159,18 +159,24 @@ def scope_params(win: Window, filters: Filters | None) -> dict[str, Any]:
     return params
 
 
-def rollup_scope(filters: Filters | None, *, all_sources: bool = False) -> str | None:
+_OVERLAPPING_MINUTES = (
+    "minute >= toStartOfMinute(fromUnixTimestamp64Nano({since_ns:Int64}))"
+    " AND minute < fromUnixTimestamp64Nano({until_ns:Int64})"
+)
+
+
+def rollup_scope(
+    filters: Filters | None, *, all_sources: bool = False, minutes: str = _OVERLAPPING_MINUTES
+) -> str | None:
     """The WHERE condition on ``genai_minutes``; None when a filter needs raw spans.
 
-    The rollup has whole minutes: it covers the minutes that overlap the window.
+    The rollup has whole minutes: by default it covers the minutes that overlap the window;
+    ``minutes`` is another condition on the ``minute`` column.
     """
     f = filters or Filters()
     if any(f.value(name) for name in _TRACE_LEVEL):
         return None
-    parts = [
-        "minute >= toStartOfMinute(fromUnixTimestamp64Nano({since_ns:Int64}))",
-        "minute < fromUnixTimestamp64Nano({until_ns:Int64})",
-    ]
+    parts = [minutes]
     if f.value("project"):
         parts.append("project = {project:String}")
     if f.value("service"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from analytics._filters import ROLLUP_MODEL, Filters, scope
+from analytics._filters import Filters, rollup_scope, scope
 from analytics._measures import IS_ERROR, IS_LLM, NON_LLM
 
 __all__ = ["ROLLUP_IS_LLM", "SUMS", "Dimension", "window_sums_sql"]
@@ -94,7 +94,7 @@ def window_sums_sql(
     f = filters or Filters()
     names = [name for name, _, _ in dims]
     raw_scope = scope(filters, all_sources=all_sources) + (f" AND {IS_LLM}" if llm_only else "")
-    where = _rollup_where(f, all_sources=all_sources) if rollup else None
+    where = rollup_scope(f, all_sources=all_sources, minutes=_INSIDE_ROLLUP) if rollup else None
     raw_dims = _select([(n, r) for n, _, r in dims])
     raw_sums = _select(list(zip(SUMS, _RAW_SUMS, strict=True)))
     if where is None:
@@ -116,20 +116,3 @@ def window_sums_sql(
 
 def _select(columns: Sequence[tuple[str, str]]) -> str:
     return ", ".join(f"{expr} AS {name}" for name, expr in columns) or "1 AS one"
-
-
-def _rollup_where(f: Filters, *, all_sources: bool) -> str | None:
-    """The rollup rows of the window's whole minutes; None when a filter needs spans."""
-    if any(f.value(name) for name in ("agent", "route", "skill")):
-        return None
-    parts = [_INSIDE_ROLLUP]
-    if f.value("project"):
-        parts.append("project = {project:String}")
-    if f.value("service"):
-        parts.append("service_name = {service:String}")
-    if f.value("model"):
-        parts.append(ROLLUP_MODEL)
-    if f.value("loadtest_run") or not all_sources:
-        parts.append("loadtest_run_id = {loadtest_run:String}")
-    parts.append("replay_run_id = {replay_run:String}")
-    return " AND ".join(parts)
