@@ -43,6 +43,7 @@ __all__ = ["DataRecord", "Location", "Recovery", "Spool", "SpoolError", "SpoolFu
 log = logging.getLogger("agentflight.collector.spool")
 
 SEGMENT_BYTES = 64 * 1024 * 1024
+MIN_SEGMENT_BYTES = 64 * 1024
 
 
 class SpoolError(OSError):
@@ -118,6 +119,7 @@ class Spool:
     def open(self) -> Recovery:
         """Lock the directory, find what an earlier run left, start the writer."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.segment_bytes = _segment_size(self.segment_bytes, self.max_bytes, self.directory)
         self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -376,6 +378,22 @@ class Spool:
         os.replace(tmp, path)
         if sync:
             _fsync_dir(self.directory)
+
+
+def _segment_size(requested: int, max_bytes: int, directory: Path) -> int:
+    """At most an eighth of the spool's bound and of its filesystem.
+
+    Only whole segments are deleted, once all their records are inserted: were a segment as
+    large as the room the spool has, the active one could fill it with records long since
+    inserted, and the collector would refuse requests for ever (seen on a small tmpfs).
+    """
+    room = max_bytes
+    try:
+        stat = os.statvfs(directory)
+        room = min(room, stat.f_blocks * stat.f_frsize or room)
+    except OSError:
+        pass
+    return min(requested, max(MIN_SEGMENT_BYTES, room // 8))
 
 
 def _write_all(fd: int, buffers: list[bytes]) -> None:

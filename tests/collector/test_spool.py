@@ -128,6 +128,23 @@ def test_inserted_segments_are_deleted(tmp_path: Path, opened: list[Spool]) -> N
     assert len(left) == 1 and spool.disk_bytes < before  # only the segment being written
 
 
+def test_a_spool_smaller_than_a_segment_never_stays_full_of_inserted_records(
+    tmp_path: Path, opened: list[Spool]
+) -> None:
+    # 64 KiB segments would have let the one being written fill the bound with records long
+    # inserted: refused for ever. Segments are at most an eighth of the bound instead.
+    bound = 1024 * 1024
+    spool, seen = open_spool(tmp_path, opened, max_bytes=bound)
+    spool.open()
+    assert spool.segment_bytes <= bound // 8
+    record = b"r" * 20_000
+    for _ in range(5 * bound // len(record)):  # five times the bound, each insert in turn
+        spool.append_data(record, False, None, 1).result()
+        spool.checkpoint(seen[-1].seq)
+    assert spool.disk_bytes <= bound // 8 + len(record) + 100
+    assert not spool.full(len(record))
+
+
 def test_the_disk_bound_refuses_data_but_never_cuts(tmp_path: Path, opened: list[Spool]) -> None:
     spool, _ = open_spool(tmp_path, opened, max_bytes=1000)
     spool.open()
