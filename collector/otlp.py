@@ -242,7 +242,16 @@ def decode_request(
     if encoding is Encoding.JSON:
         raw = json_to_protobuf(raw)
         coding = "identity"
-    spans = decode_payload(raw, project, window)
+        try:
+            spans = decode_payload(raw, project, window)
+        except OTLPError:  # valid JSON, valid fields: only the depth can fail it here
+            raise OTLPError(
+                400,
+                "invalid OTLP/JSON: values nested too deep (protobuf reads at most 100 "
+                "levels of messages; each arrayValue or kvlistValue level counts as two)",
+            ) from None
+    else:
+        spans = decode_payload(raw, project, window)
     if spans.out_of_window and window is not None:
         # The spool keeps what was accepted: without the refused spans, which would otherwise
         # be stored when the request is read back (that is mapped without a window).

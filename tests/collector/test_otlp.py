@@ -126,6 +126,16 @@ def test_bad_bodies_are_400_naming_the_problem() -> None:
     assert "invalid OTLP/JSON" in error_of(bad_type.encode(), encoding=Encoding.JSON).message
     deep = b"[" * 100_000 + b"]" * 100_000
     assert error_of(deep, encoding=Encoding.JSON).status == 400
+    nested: dict[str, object] = {"stringValue": "x"}
+    for _ in range(60):  # valid JSON, valid fields, deeper than protobuf reads
+        nested = {"arrayValue": {"values": [nested]}}
+    span = json_span(attributes=[{"key": "k", "value": nested}])
+    for document in (  # the exporters' shape, and another (read by json_format)
+        {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]},
+        json.loads(json_body(span)),
+    ):
+        too_deep = json.dumps(document).encode()
+        assert "too deep" in error_of(too_deep, encoding=Encoding.JSON).message
     assert {error_of(b"\x0a\xff\xff").status, error_of(b"{", encoding=Encoding.JSON).status} == {
         400
     }
