@@ -65,15 +65,15 @@ def project_calls(
     c = np.asarray(concurrency, dtype=np.float64)
     w = np.asarray(duration, dtype=np.float64)
     k = np.asarray(tokens, dtype=np.float64)
-    groups = [np.flatnonzero(model_index == i) for i in range(len(ttft))]
+    models = np.asarray(model_index)
 
     def latency(cp: np.ndarray, idx: np.ndarray) -> np.ndarray:
         out = np.zeros(idx.size)
-        for law_ttft, law_tbt, members in zip(ttft, tbt, groups, strict=True):
-            sel = np.isin(idx, members, assume_unique=True) if idx.size != c.size else None
-            where = members if sel is None else np.flatnonzero(sel)
-            calls = members if sel is None else idx[where]
-            out[where] = law_ttft(cp[where]) + law_tbt(cp[where]) * k[calls]
+        of = models[idx]
+        for i, (law_ttft, law_tbt) in enumerate(zip(ttft, tbt, strict=True)):
+            where = np.flatnonzero(of == i)
+            if where.size:
+                out[where] = law_ttft(cp[where]) + law_tbt(cp[where]) * k[idx[where]]
         return out
 
     everything = np.arange(c.size)
