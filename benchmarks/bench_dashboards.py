@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_analytics import settle
 
 from collector import Store, embedded
 from dashboards import running_dashboard
@@ -249,7 +250,11 @@ def run(url: str, rows: int) -> None:
         with Store.connect(url, database=name, timeout_s=600) as store:
             took = generate(store, n)
             count = store.query("SELECT count() FROM {db:Identifier}.genai_spans").result_rows
-            print(f"generated {count[0][0]:,} spans into otel_traces in {took:.1f} s ({name})")
+            settled = settle(store)
+            print(
+                f"generated {count[0][0]:,} spans into otel_traces in {took:.1f} s ({name}); "
+                f"background merges done after {settled:.0f} s more"
+            )
         results[name] = measure(url, name)
         with Store.connect(url, database=name, apply_migrations=False) as store:
             store.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC")
