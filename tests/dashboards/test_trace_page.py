@@ -50,7 +50,9 @@ def test_clicking_a_span_shows_its_details(page: Browser) -> None:
     # Plotly may redraw the figure meanwhile, replacing the bars: then look and click again.
     def click_skill(driver: object) -> bool:
         bars = page.find_all("#trace-waterfall .trace.bars .point path")
-        skill = next(b for b in bars if b.rect["height"] > 0 and _row_of(page, b) == 2)
+        skill = next((b for b in bars if b.rect["height"] > 0 and _row_of(page, b) == 2), None)
+        if skill is None:
+            return False
         ActionChains(page.driver).move_to_element(skill).click().perform()
         return "execute_tool web_search" in page.find("#span-title").text
 
