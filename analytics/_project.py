@@ -6,12 +6,16 @@ become ``fit(c') + (observed - fit(c))``, so a call grows by
 production fit over the concurrency production has seen and, beyond it, a load-test run's
 fit of the same model when that run measured higher concurrency (continuous at the edge).
 ``c'`` follows Little's law at ``m`` times the traffic, ``c' = m * c * W'/W`` (``W`` the
-call's recorded duration, ``W'`` its projected one), solved by fixed-point iteration; a call
-whose iteration does not converge is past capacity and its run counts as timed out.
+call's recorded duration, ``W'`` its projected one). The laws are lines, so where the fixed
+point lies on the line the call starts on, it is solved in closed form; elsewhere (across a
+load-test edge, decreasing laws) by fixed-point iteration. A call without a fixed point below
+``CAPACITY``, or whose iteration does not converge, is past capacity and its run counts as
+timed out.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +52,19 @@ class Law:
         beyond = prod.predict(edge) + test.predict(c) - test.predict(edge)
         return np.where(c > edge, beyond, base)
 
+    def pieces(self) -> tuple[float, float, float, float, float]:
+        """The law as two lines: ``(edge, intercept, slope, intercept, slope)``, the first
+        line up to ``edge`` (included), the second beyond it (``edge`` infinite: one line)."""
+        prod, test = self.production, self.loadtest
+        if prod is None:
+            line = (0.0, 0.0) if test is None else (test.intercept, test.slope)
+            return (math.inf, *line, 0.0, 0.0)
+        if test is None or test.x_hi <= prod.x_hi:
+            return (math.inf, prod.intercept, prod.slope, 0.0, 0.0)
+        edge = prod.x_hi  # beyond: prod(edge) + test(c) - test(edge)
+        beyond = prod.intercept + (prod.slope - test.slope) * edge
+        return (edge, prod.intercept, prod.slope, beyond, test.slope)
+
 
 def project_calls(
     m: float,
@@ -65,22 +82,46 @@ def project_calls(
     c = np.asarray(concurrency, dtype=np.float64)
     w = np.asarray(duration, dtype=np.float64)
     k = np.asarray(tokens, dtype=np.float64)
+    # Each call's laws as per-call coefficients (a model index out of range: no growth), so
+    # that an iteration is a few array operations over the calls still moving.
+    table = np.array([(*t.pieces(), *b.pieces()) for t, b in zip(ttft, tbt, strict=True)])
+    table = np.vstack([table.reshape(-1, 10), (math.inf, 0, 0, 0, 0) * 2])
     models = np.asarray(model_index)
+    known = (models >= 0) & (models < len(ttft))
+    coef = table[np.where(known, models, len(ttft))]
 
     def latency(cp: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        out = np.zeros(idx.size)
-        of = models[idx]
-        for i, (law_ttft, law_tbt) in enumerate(zip(ttft, tbt, strict=True)):
-            where = np.flatnonzero(of == i)
-            if where.size:
-                out[where] = law_ttft(cp[where]) + law_tbt(cp[where]) * k[idx[where]]
-        return out
+        e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef[idx].T
+        first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
+        per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
+        return first + per_token * k[idx]
 
     everything = np.arange(c.size)
     base = latency(c, everything)
     added = np.zeros(c.size)
     converged = w <= 0  # untimed calls grow with nothing
     cp = m * c
+    # On the line where the iteration starts (latency A + S c'), the fixed point is
+    # c* = m c (W + A - base) / (W - m c S). With 0 <= m c S / W < 1 the iteration climbs to it
+    # without leaving the line when c* is on that line too: take it directly.
+    e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef.T
+    past_first, past_token = cp > e1, cp > e3
+    slope = np.where(past_first, b2, b1) + np.where(past_token, b4, b3) * k
+    level = np.where(past_first, a2, a1) + np.where(past_token, a4, a3) * k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = m * c * slope / w
+        star = m * c * (w + level - base) / (w - m * c * slope)
+    direct = (
+        ~converged
+        & (ratio >= 0)
+        & (ratio < 1)
+        & (star > 0)
+        & (star < CAPACITY)
+        & ((star > e1) == past_first)
+        & ((star > e3) == past_token)
+    )
+    added[direct] = level[direct] + slope[direct] * star[direct] - base[direct]
+    converged |= direct
     active = np.flatnonzero(~converged)
     for _ in range(MAX_ITERATIONS):
         if active.size == 0:
