@@ -122,7 +122,12 @@ def project_calls(
     )
     added[direct] = level[direct] + slope[direct] * star[direct] - base[direct]
     converged |= direct
-    active = np.flatnonzero(~converged)
+    # With m c S / W >= 1 on a line that goes on for ever, a first step up never stops
+    # climbing: past capacity, as the iteration would find after many steps.
+    endless = (past_first | np.isinf(e1)) & (past_token | np.isinf(e3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        climbs = m * c * (w + level + slope * cp - base) / w > cp
+    active = np.flatnonzero(~converged & ~(endless & (ratio >= 1) & climbs))
     for _ in range(MAX_ITERATIONS):
         if active.size == 0:
             break
