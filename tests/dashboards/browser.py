@@ -109,6 +109,11 @@ class Browser:
     def find_all(self, css: str) -> list[WebElement]:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
+    def text(self, css: str) -> str:
+        """The text of the first element matching ``css``, once there is one (never stale)."""
+        found: list[str] = self.wait(lambda d: self.texts(css) or None, f"no element {css}")
+        return found[0]
+
     def texts(self, css: str) -> list[str]:
         """The text of every element matching ``css``, read in one go (never stale)."""
         script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);"

@@ -31,7 +31,7 @@ def test_choosing_a_model_changes_the_figures_and_the_url(page: Browser, known: 
 def test_a_link_with_filters_opens_that_view(page: Browser, known: Known) -> None:
     page.open("/?project=p2")
     _calls(page, known.production_calls(project="p2"))
-    assert page.find("#f-project").text == "p2"
+    assert page.text("#f-project") == "p2"
     page.open("/?project=p1&model=gpt-4o-mini&range=6h")
     # Six hours hold the hour before the last one too.
     earlier = known.earlier_calls.get(("p1", "gpt-4o-mini"), 0)

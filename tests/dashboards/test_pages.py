@@ -144,7 +144,7 @@ def test_loadtests_lists_the_run_and_shows_its_stages(page: Browser) -> None:
     stages = page.texts("#lt-stages-table tbody tr")
     assert [row.split()[1] for row in stages] == ["10", "14", "18"]
     assert "BREACHED" in stages[2] and "BREACHED" not in stages[1]
-    facts = page.find("#lt-run-facts").text
+    facts = page.text("#lt-run-facts")
     assert "14 users met every objective" in facts
     traces = next(a for a in page.attributes("#lt-run-facts a", "href") if "/traces?" in a)
     assert f"loadtest_run={LOADTEST_RUN}" in traces and "range=custom" in traces

@@ -118,7 +118,7 @@ def test_a_replay_started_from_the_ui_appears_on_replays(page: Browser, setup: S
     page.find("#replay-model").send_keys("gpt-4o")
     page.find("#replay-go").click()
     link = page.find("#replay-link")
-    assert "Replayed" in page.find("#replay-result").text
+    assert "Replayed" in page.text("#replay-result")
     href = link.get_attribute("href")
     assert f"trace={TRACE_ID}" in href
     run_id = href.split("run=")[1].split("&")[0]

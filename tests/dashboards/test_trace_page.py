@@ -35,9 +35,9 @@ def test_the_waterfall_draws_the_spans_in_order_with_first_token_markers(
     assert all("TBT mean" in text for text in marks["hovertext"])
     # The details open on the first streamed call, with its messages as indented JSON.
     page.wait_text("#span-title", "chat gpt-4o-mini")
-    io = page.find("#span-io").text
+    io = page.text("#span-io")
     assert '"role": "system"' in io and '\n  {\n    "role"' in io
-    timings = page.find("#span-timings").text
+    timings = page.text("#span-timings")
     assert "230 ms" in timings and "18.0 ms" in timings
     page.screenshot(screenshot_path("trace"))
 
@@ -54,10 +54,10 @@ def test_clicking_a_span_shows_its_details(page: Browser) -> None:
         if skill is None:
             return False
         ActionChains(page.driver).move_to_element(skill).click().perform()
-        return "execute_tool web_search" in page.find("#span-title").text
+        return "execute_tool web_search" in page.text("#span-title")
 
     page.wait(click_skill, "a click on the skill's bar did not show its details")
-    assert "gen_ai.tool.name" in page.find("#span-attributes").text
+    page.wait_text("#span-attributes", "gen_ai.tool.name")
 
 
 def _row_of(page: Browser, element: object) -> int:
