@@ -263,6 +263,9 @@ def register_shell(app: Dash, ctx: Context) -> None:
             "af-banner af-down",
         )
 
-    @app.callback(Output(LIVE, "disabled"), Input("live-toggle", "value"))
-    def live(value: list[str] | None) -> bool:
-        return "on" not in (value or [])
+    # In the browser: the toggle stops the refresh at once, with no round trip.
+    app.clientside_callback(
+        "function (value) { return !(value || []).includes('on'); }",
+        Output(LIVE, "disabled"),
+        Input("live-toggle", "value"),
+    )
