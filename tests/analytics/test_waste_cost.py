@@ -197,7 +197,7 @@ def test_cost_per_model_and_per_successful_run(store: Store, runs) -> None:  # t
 def test_abandoned_streams_count_the_chunks_they_delivered(store: Store) -> None:
     """A stream closed before its usage arrived reports 0 output tokens: its waste is the
     content chunks the consumer received (the first and one per TBT gap)."""
-    t0 = past(hours=2)
+    t0 = past(hours=3).replace(minute=5)  # the spans' 3 minutes inside one hour's bucket
     chunks = [1, 7, 40]  # content chunks delivered by three abandoned streams
     spans = []
     for i, n in enumerate(chunks):
