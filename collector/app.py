@@ -181,7 +181,12 @@ def create_app(
         settings=settings,
         metrics=metrics_,
         pipeline=Pipeline(settings, spool, connect, metrics_),
-        decoder=Decoder(settings.decode_processes, settings.max_body_bytes, settings.time_window),
+        decoder=Decoder(
+            settings.decode_processes,
+            settings.max_body_bytes,
+            settings.time_window,
+            server_side=bool(settings.server_side_mapping),
+        ),
         auth=Authenticator(settings.api_keys),
         clickhouse_url=url,
         database=database,

@@ -43,8 +43,10 @@ class Decoder:
         processes: int,
         max_body_bytes: int,
         window: Callable[[int], TimeWindow] | None = None,
+        server_side: bool = False,
     ) -> None:
         self.processes = processes
+        self.server_side = server_side  # leave what ClickHouse can map to ClickHouse
         self.max_body_bytes = max_body_bytes
         self.slots = max(4, 2 * processes)
         self._window = window  # the accepted span times, given the time a request arrived
@@ -107,6 +109,7 @@ class Decoder:
                 project,
                 self.max_body_bytes,
                 window,
+                self.server_side,
             )
         except BrokenProcessPool:
             self._replace(executor)

@@ -14,7 +14,9 @@ import re
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-__all__ = ["RETRYABLE_CODES", "error_code", "is_permanent", "refusing_view"]
+__all__ = ["INGEST_VIEW", "RETRYABLE_CODES", "error_code", "is_permanent", "refusing_view"]
+
+INGEST_VIEW = "otlp_ingest_mv"  # migration 0010
 
 # ClickHouse error codes (src/Common/ErrorCodes.cpp) that a later attempt may get past.
 RETRYABLE_CODES = frozenset(
@@ -72,6 +74,13 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def refusing_view(exc: BaseException) -> str | None:
-    """The materialized view that threw, when it was one (the source table has the rows)."""
-    match = _VIEW.search(str(exc))
-    return match.group(1).strip("`") if match else None
+    """The materialized view that threw, when it was one (the source table has the rows).
+
+    ``otlp_ingest_mv``, through which ClickHouse maps requests into ``otel_traces``, is not
+    one: when only it is named, ``otel_traces`` itself refused the rows.
+    """
+    for match in _VIEW.finditer(str(exc)):
+        view = match.group(1).strip("`").rstrip(".")
+        if view.rsplit(".", 1)[-1].strip("`") != INGEST_VIEW:
+            return view
+    return None

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,7 @@ import pyarrow as pa
 from collector.dead_letter import DeadLetters
 from collector.insert_errors import is_permanent, refusing_view
 from collector.metrics import Metrics
+from collector.server_mapping import Envelope
 
 if TYPE_CHECKING:
     from collector.store import Store
@@ -47,6 +48,9 @@ log = logging.getLogger("agentflight.collector.inserter")
 MAX_PARTITIONS_PER_INSERT = 100  # ClickHouse's default max_partitions_per_insert_block
 _NS_PER_DAY = 86_400 * 1_000_000_000
 _MAX_BACKOFF_S = 5.0
+
+
+_Insert = Callable[[str, dict[str, Any]], None]  # (deduplication token, extra settings)
 
 
 class Stopping(Exception):
@@ -93,19 +97,64 @@ class Inserter:
         self._stop = stop
         self._on_state = on_state  # a reason it cannot progress, or None once it does
 
-    def insert(self, tables: Sequence[tuple[int, pa.Table]], token: str) -> None:
-        """Store the rows of spool records ``(seq, table)`` once; raise :class:`Stopping`."""
-        tables = [(seq, t) for seq, t in tables if t.num_rows]
-        if not tables:
-            return
+    def insert(self, items: Sequence[tuple[int, pa.Table | Envelope]], token: str) -> None:
+        """Store the rows of spool records ``(seq, rows)`` once; raise :class:`Stopping`.
+
+        Requests ClickHouse maps itself go in one insert (token ``TOKEN-pb`` when the batch
+        also has Arrow rows); should ClickHouse refuse them for good, or be unable to map
+        them, they are mapped here and inserted as Arrow rows (token ``TOKEN-py``).
+        """
+        envelopes = [(seq, e) for seq, e in items if isinstance(e, Envelope) and e.rows]
+        tables = [(seq, t) for seq, t in items if isinstance(t, pa.Table) and t.num_rows]
+        if envelopes:
+            mapped = self._insert_envelopes(envelopes, f"{token}-pb" if tables else token)
+            if mapped:
+                self._insert_tables(mapped, f"{token}-py")
+        if tables:
+            self._insert_tables(tables, token)
+
+    def _insert_envelopes(
+        self, envelopes: list[tuple[int, Envelope]], token: str
+    ) -> list[tuple[int, pa.Table]]:
+        """Insert for ClickHouse to map; what it cannot take, mapped here (else [])."""
+        messages = b"".join(e.message() for _, e in envelopes)
+        rows = sum(e.rows for _, e in envelopes)
+
+        def insert(token: str, settings: dict[str, Any]) -> None:
+            store = self._store()
+            if not store.maps_protobuf:
+                raise _CannotMap
+            store.insert_protobuf(messages, dedup_token=token, settings=settings)
+
+        try:
+            error = self._insert_retrying(insert, rows, token)
+        except _CannotMap:
+            error = None
+        else:
+            if error is None:
+                return []
+            log.warning(
+                "ClickHouse refused %d span(s) it was to map (%s); mapping them here",
+                rows,
+                _first_line(error),
+            )
+        return [(seq, e.table()) for seq, e in envelopes]
+
+    def _insert_tables(self, tables: Sequence[tuple[int, pa.Table]], token: str) -> None:
         table = pa.concat_tables([t for _, t in tables])
         seqs = np.repeat([seq for seq, _ in tables], [t.num_rows for _, t in tables])
         parts = split_by_partition(table, seqs)
         for index, part in enumerate(parts):
             part_token = token if len(parts) == 1 else f"{token}-p{index}"
-            error = self._insert_retrying(part.table, part_token)
+            error = self._insert_retrying(self._arrow(part.table), part.table.num_rows, part_token)
             if error is not None:
                 self._isolate(part, part_token, error)
+
+    def _arrow(self, table: pa.Table) -> _Insert:
+        def insert(token: str, settings: dict[str, Any]) -> None:
+            self._store().insert_arrow(table, dedup_token=token, settings=settings)
+
+        return insert
 
     def _isolate(self, part: Part, token: str, error: Exception) -> None:
         """One record at a time: store what ClickHouse takes, dead-letter what it refuses."""
@@ -118,7 +167,11 @@ class Inserter:
         for seq in records:
             rows = part.table.filter(pa.array(part.seqs == seq))
             record_token = f"{token}-r{seq}"
-            refusal = self._insert_retrying(rows, record_token) if len(records) > 1 else error
+            refusal = (
+                self._insert_retrying(self._arrow(rows), rows.num_rows, record_token)
+                if len(records) > 1
+                else error
+            )
             if refusal is None:
                 continue
             letter = self._dead.put(record_token.removeprefix("agentflight-"), rows, str(refusal))
@@ -132,51 +185,60 @@ class Inserter:
                 letter.path,
             )
 
-    def _insert_retrying(self, table: pa.Table, token: str) -> Exception | None:
+    def _insert_retrying(self, insert: _Insert, rows: int, token: str) -> Exception | None:
         """Insert until it succeeds (None) or fails for good (the error)."""
         backoff = 0.2
         while True:
             started = time.perf_counter()
             try:
-                self._store().insert_arrow(table, dedup_token=token)
+                insert(token, {})
+            except _CannotMap:
+                raise
             except Exception as exc:  # classified below; never lost, never dropped
                 self._metrics.insert_errors.inc()
                 if is_permanent(exc):
                     view = refusing_view(exc)
-                    return exc if view is None else self._past_view(table, token, view, exc)
+                    return exc if view is None else self._past_view(insert, rows, token, view, exc)
                 self._on_state(_first_line(exc))
                 if self._stop.wait(backoff):
                     raise Stopping from None
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
                 continue
             self._metrics.insert_latency.observe(time.perf_counter() - started)
-            self._metrics.batch_rows.observe(table.num_rows)
-            self._metrics.stored.inc(table.num_rows)
+            self._metrics.batch_rows.observe(rows)
+            self._metrics.stored.inc(rows)
             self._on_state(None)
             return None
 
     def _past_view(
-        self, table: pa.Table, token: str, view: str, exc: Exception
+        self,
+        insert: _Insert,
+        rows: int,
+        token: str,
+        view: str,
+        exc: Exception,
     ) -> Exception | None:
         """Complete an insert a view refused (same token: nothing twice), minus that view."""
         try:
-            self._store().insert_arrow(
-                table, dedup_token=token, settings={"materialized_views_ignore_errors": 1}
-            )
+            insert(token, {"materialized_views_ignore_errors": 1})
         except Exception as again:  # no better the second time: handled as a refusal
             return again
-        self._metrics.view_refused.labels(view).inc(table.num_rows)
-        self._metrics.stored.inc(table.num_rows)
+        self._metrics.view_refused.labels(view).inc(rows)
+        self._metrics.stored.inc(rows)
         self._on_state(None)
         log.error(
             "the view %s refused %d span(s) (%s); they are stored in otel_traces and every "
             "other view, and missing from %s only",
             view,
-            table.num_rows,
+            rows,
             _first_line(exc),
             view,
         )
         return None
+
+
+class _CannotMap(Exception):
+    """The server cannot map protobuf requests itself (too old, or not migrated)."""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,7 +29,18 @@ from collector.schema import OTEL_TRACES_COLUMNS
 if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-__all__ = ["OTEL_TRACES_SCHEMA", "PROJECT_ATTRIBUTE", "MappedSpans", "TimeWindow", "map_request"]
+    from collector.server_mapping import Envelope
+
+__all__ = [
+    "OTEL_TRACES_SCHEMA",
+    "PROJECT_ATTRIBUTE",
+    "MappedSpans",
+    "TimeWindow",
+    "is_out_of_window",
+    "map_request",
+    "refusal",
+    "refusal_message",
+]
 
 PROJECT_ATTRIBUTE = "agentflight.project"  # tracer.semconv.PROJECT
 SERVICE_NAME = "service.name"
@@ -86,16 +97,31 @@ class TimeWindow:
 
 @dataclass(frozen=True)
 class MappedSpans:
-    """The rows of one request, and what was refused."""
+    """The rows of one request, and what was refused.
 
-    table: pa.Table
+    ``data`` is an Arrow table of ``otel_traces`` rows, or an
+    :class:`~collector.server_mapping.Envelope` that ClickHouse maps into the same rows.
+    """
+
+    data: pa.Table | Envelope
     rejected: int = 0
     error_message: str = ""
     out_of_window: int = 0  # of ``rejected``: refused only for their times
 
     @property
     def rows(self) -> int:
-        return int(self.table.num_rows)
+        data = self.data
+        return int(data.num_rows) if isinstance(data, pa.Table) else data.rows
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+    @property
+    def table(self) -> pa.Table:
+        """The Arrow rows (mapped in Python now when ClickHouse was to map them)."""
+        data = self.data
+        return data if isinstance(data, pa.Table) else data.table()
 
 
 class _Attrs:
@@ -151,7 +177,7 @@ def _resource_attributes(
 _MEMO = AttributeMemo()
 
 
-def _refusal(span: Any, window: TimeWindow | None) -> str | None:
+def refusal(span: Any, window: TimeWindow | None) -> str | None:
     """Why ``span`` cannot be stored, or None when it can."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
@@ -253,7 +279,7 @@ def map_request(
                     and not events
                     and not links
                 ):
-                    reason = _refusal(span, window)
+                    reason = refusal(span, window)
                     if reason is not None:
                         refused[reason] += 1
                         continue
@@ -322,20 +348,30 @@ def map_request(
         schema=OTEL_TRACES_SCHEMA,
     )
     rejected = sum(refused.values())
-    message = ""
-    if rejected:
-        reasons = ", ".join(f"{count} with {reason}" for reason, count in refused.most_common())
-        message = (
-            f"rejected {rejected} span(s): {reasons}. Trace ids must be 16 bytes and span ids "
-            "8 bytes, not all zero (32 and 16 hex digits in OTLP/JSON); start and end times "
-            "must be set, in nanoseconds since the epoch, with end >= start"
-            + (
-                ""
-                if window is None
-                else f", no more than {window.max_age_days:g} days old and no more than "
-                f"{window.max_future_s:g} s ahead of the collector's clock"
-            )
-            + "."
+    out_of_window = sum(n for reason, n in refused.items() if is_out_of_window(reason))
+    return MappedSpans(table, rejected, refusal_message(refused, window), out_of_window)
+
+
+def is_out_of_window(reason: str) -> bool:
+    """True when a :func:`refusal` reason is about the span's times only."""
+    return reason.startswith((_PAST, _FUTURE))
+
+
+def refusal_message(refused: Counter[str], window: TimeWindow | None) -> str:
+    """The ``partial_success`` message for spans refused for ``refused``'s reasons."""
+    if not refused:
+        return ""
+    rejected = sum(refused.values())
+    reasons = ", ".join(f"{count} with {reason}" for reason, count in refused.most_common())
+    return (
+        f"rejected {rejected} span(s): {reasons}. Trace ids must be 16 bytes and span ids "
+        "8 bytes, not all zero (32 and 16 hex digits in OTLP/JSON); start and end times "
+        "must be set, in nanoseconds since the epoch, with end >= start"
+        + (
+            ""
+            if window is None
+            else f", no more than {window.max_age_days:g} days old and no more than "
+            f"{window.max_future_s:g} s ahead of the collector's clock"
         )
-    out_of_window = sum(n for reason, n in refused.items() if reason.startswith((_PAST, _FUTURE)))
-    return MappedSpans(table, rejected, message, out_of_window)
+        + "."
+    )

@@ -34,6 +34,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from collector.mapping import MappedSpans, TimeWindow, in_window, map_request
 from collector.otlp_json import NotFastPath, build_request
 from collector.otlp_view import TracesView
+from collector.server_mapping import Envelope, accept
 
 __all__ = [
     "DecodedRequest",
@@ -44,6 +45,7 @@ __all__ = [
     "decode_request",
     "encode_response",
     "encode_status",
+    "map_payload",
     "parse_json_document",
     "request_encoding",
 ]
@@ -229,6 +231,17 @@ def decode_payload(
         raise OTLPError(400, f"malformed protobuf ExportTraceServiceRequest: {detail}") from None
 
 
+def map_payload(
+    payload: bytes, project: str | None, window: TimeWindow | None = None, server_side: bool = False
+) -> MappedSpans:
+    """:func:`decode_payload`; with ``server_side``, for ClickHouse to map when it can."""
+    if server_side:
+        accepted = accept(payload, project, window)
+        if accepted is not None:
+            return accepted
+    return decode_payload(payload, project, window)
+
+
 def decode_request(
     body: bytes,
     encoding: Encoding,
@@ -236,12 +249,26 @@ def decode_request(
     project: str | None,
     limit: int,
     window: TimeWindow | None = None,
+    server_side: bool = False,
 ) -> DecodedRequest:
-    """Decompress, decode and map one ``POST /v1/traces`` body."""
+    """Decompress, decode and map one ``POST /v1/traces`` body.
+
+    With ``server_side``, a request ClickHouse can map itself is only checked here (see
+    :mod:`collector.server_mapping`); the spans are the same either way.
+    """
     raw = decompress(body, coding, limit)
     if encoding is Encoding.JSON:
         raw = json_to_protobuf(raw)
         coding = "identity"
+    accepted = accept(raw, project, window) if server_side else None
+    if accepted is not None:
+        envelope = accepted.data
+        if accepted.rejected and isinstance(envelope, Envelope):  # the spool keeps what was
+            return DecodedRequest(accepted, envelope.request, payload_gzip=False)  # accepted
+        if coding == "gzip":
+            return DecodedRequest(accepted, None, payload_gzip=True)
+        return DecodedRequest(accepted, None if raw is body else raw, payload_gzip=False)
+    if encoding is Encoding.JSON:
         try:
             spans = decode_payload(raw, project, window)
         except OTLPError:  # valid JSON, valid fields: only the depth can fail it here

@@ -33,7 +33,8 @@ from collector.config import CollectorSettings
 from collector.dead_letter import DeadLetters
 from collector.inserter import Inserter, Stopping
 from collector.metrics import Metrics
-from collector.otlp import DecodedRequest, OTLPError, decode_payload
+from collector.otlp import DecodedRequest, OTLPError, map_payload
+from collector.server_mapping import Envelope
 from collector.spool import DataRecord, Spool, SpoolError, SpoolFull
 
 if TYPE_CHECKING:
@@ -125,8 +126,8 @@ class Pipeline:
             done: Future[int] = Future()
             done.set_result(-1)
             return done
-        table = decoded.spans.table
-        nbytes = int(table.nbytes)
+        data = decoded.spans.data
+        nbytes = decoded.spans.nbytes
         with self._cond:
             if self._closing:
                 raise OTLPError(503, "the collector is shutting down", QUEUE_FULL_RETRY_S)
@@ -142,7 +143,7 @@ class Pipeline:
                 decoded.payload_gzip,
                 project,
                 rows,
-                table if keep else None,
+                data if keep else None,
             )
         except SpoolFull as exc:
             self._release(rows, nbytes, keep)
@@ -220,20 +221,23 @@ class Pipeline:
                 return last
         return None
 
-    def _table(self, record: DataRecord) -> pa.Table | None:
+    def _rows(self, record: DataRecord) -> pa.Table | Envelope | None:
         if record.attachment is not None:
-            table: pa.Table = record.attachment
-            return table
+            data: pa.Table | Envelope = record.attachment
+            return data
         project, request, gzipped = self.spool.read(record.location)
+        payload = gzip.decompress(request) if gzipped else request
         try:
-            return decode_payload(gzip.decompress(request) if gzipped else request, project).table
+            return map_payload(
+                payload, project, server_side=bool(self.settings.server_side_mapping)
+            ).data
         except (OTLPError, OSError, EOFError) as exc:  # cannot happen to a record we accepted
             log.error("spool record %d cannot be decoded again, skipping it: %s", record.seq, exc)
             return None
 
     def _insert(self, batch: list[DataRecord]) -> bool:
         first, last = batch[0].seq, batch[-1].seq
-        tables = [(r.seq, t) for r in batch if (t := self._table(r)) is not None]
+        items = [(r.seq, d) for r in batch if (d := self._rows(r)) is not None]
         recovered = next(((f, t) for f, t in self._cuts.items() if f <= first <= t), None)
         if recovered is not None:
             # Cut before the crash: the same boundaries, so the same token, as the first time.
@@ -246,7 +250,7 @@ class Pipeline:
                 log.error("cannot record a batch in the spool: %s", exc)
                 return not self._stop.wait(_MAX_BACKOFF_S)
         try:
-            self._inserter.insert(tables, f"agentflight-{self.spool.spool_id}-{first}-{last}")
+            self._inserter.insert(items, f"agentflight-{self.spool.spool_id}-{first}-{last}")
         except Stopping:
             return False  # shutting down: the batch stays in the spool
         self.spool.checkpoint(last)

@@ -15,6 +15,8 @@ from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
+from collector.server_sql import SQL_MACROS
+
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
@@ -75,8 +77,8 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
     def statements(self, database: str) -> list[str]:
-        """The migration's statements, with ``${db}`` bound to ``database``."""
-        text = Template(self.sql).substitute(db=database)
+        """The statements, with ``${db}`` bound to ``database`` and the macros of server_sql."""
+        text = Template(self.sql).substitute(db=database, **SQL_MACROS)
         body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
         return [stmt.strip() for stmt in body.split(";") if stmt.strip()]
 

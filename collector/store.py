@@ -7,6 +7,7 @@ database, so callers write ``SELECT ... FROM {db:Identifier}.genai_spans``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,6 +272,38 @@ class Store:
             "otel_traces", table, database=self._database, settings=insert_settings
         )
         return int(table.num_rows)
+
+    @functools.cached_property
+    def maps_protobuf(self) -> bool:
+        """True when the server maps OTLP requests itself (:mod:`collector.server_mapping`)."""
+        found = self.query(
+            "SELECT (SELECT count() FROM system.settings WHERE name IN "
+            "('format_schema_source', 'input_format_protobuf_oneof_presence')) = 2 AND "
+            "(SELECT count() FROM system.tables WHERE database = {db:String} "
+            "AND name = 'otlp_ingest')"
+        ).result_rows
+        return bool(found[0][0])
+
+    def insert_protobuf(
+        self,
+        messages: bytes,
+        *,
+        dedup_token: str | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert length-delimited ``Envelope`` messages for ClickHouse to map into
+        ``otel_traces`` (see :mod:`collector.server_mapping`)."""
+        from collector.server_mapping import FORMAT_SETTINGS
+
+        insert_settings: dict[str, Any] = {**_DEDUP_SETTINGS, **FORMAT_SETTINGS, **(settings or {})}
+        if dedup_token:
+            insert_settings["insert_deduplication_token"] = dedup_token
+        self._client.raw_insert(
+            f"{self._database}.otlp_ingest",
+            insert_block=messages,
+            settings=insert_settings,
+            fmt="Protobuf",
+        )
 
     def query(
         self,

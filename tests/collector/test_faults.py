@@ -126,9 +126,18 @@ class FlakyStore:
         self.store = store
         self.inserts = 0
 
-    def insert_arrow(self, table: Any, *, dedup_token: str | None = None) -> int:
+    def insert_arrow(self, table: Any, *, dedup_token: str | None = None, **kw: Any) -> int:
         self.inserts += 1
-        self.store.insert_arrow(table, dedup_token=dedup_token)
+        self.store.insert_arrow(table, dedup_token=dedup_token, **kw)
+        raise ConnectionResetError("the server committed, then the connection dropped")
+
+    @property
+    def maps_protobuf(self) -> bool:
+        return self.store.maps_protobuf
+
+    def insert_protobuf(self, messages: bytes, **kw: Any) -> None:
+        self.inserts += 1
+        self.store.insert_protobuf(messages, **kw)
         raise ConnectionResetError("the server committed, then the connection dropped")
 
     def ping(self) -> bool:
@@ -138,18 +147,24 @@ class FlakyStore:
         pass
 
 
+@pytest.mark.parametrize("server_side", [0, 1], ids=["mapped-here", "mapped-by-clickhouse"])
 def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, server_side: int
 ) -> None:
     """Crash after ClickHouse took a batch but before the spool knew: same batch, same token."""
     # One batch of exactly the three requests: 21 rows, whatever the timing.
-    settings = CollectorSettings.resolve(batch_rows=21, batch_interval_ms=600_000)
+    settings = CollectorSettings.resolve(
+        batch_rows=21, batch_interval_ms=600_000, server_side_mapping=server_side
+    )
     flaky = FlakyStore(store)
     first = Pipeline(settings, Spool(tmp_path, 10**9), lambda: flaky, Metrics())  # type: ignore[arg-type,return-value]
     first.start()
     for _ in range(3):
         body = genai_request(7).SerializeToString()
-        decoded = decode_request(body, Encoding.PROTOBUF, "identity", None, 1 << 20)
+        decoded = decode_request(
+            body, Encoding.PROTOBUF, "identity", None, 1 << 20, server_side=bool(server_side)
+        )
+        assert decoded.spans.rows == 7
         first.submit(decoded, body, None).result()
     wait_until(lambda: flaky.inserts >= 2, what="the insert and its retry")
     first.close(0)  # "crash": the batch is in ClickHouse, the checkpoint never written
