@@ -1,5 +1,9 @@
 """Inserting one batch: split by partition, retry what may succeed later, set aside the rest.
 
+* **Requests ClickHouse maps** (:class:`~collector.server_mapping.Envelope`) go in one insert
+  into ``otlp_ingest``, whose partitions are bounded by the door's time window. When the
+  server cannot map them, or refuses them for good, they are mapped here and go the way of
+  Arrow rows below.
 * **Partitions.** ``otel_traces`` and the tables its views fill are partitioned by day, and
   ClickHouse refuses an insert that touches more than ``max_partitions_per_insert_block``
   (100) partitions. A batch whose spans span more days is inserted in parts of at most

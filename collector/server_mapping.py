@@ -94,6 +94,8 @@ FORMAT_SETTINGS: dict[str, Any] = {
     # The door bounds span times (see TimeWindow); the partitions one insert touches are
     # bounded by it, not by ClickHouse's default of 100.
     "max_partitions_per_insert_block": 0,
+    # otel_traces' own views run side by side (about a fifth faster on two cores).
+    "parallel_view_processing": 1,
 }
 
 
