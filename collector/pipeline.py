@@ -5,15 +5,15 @@ spool's writer then hands the records to the queue in sequence order. One insert
 takes a batch off the head of the queue (up to ``batch_rows`` rows, or whatever has waited
 ``batch_interval_ms``), records the batch's boundaries in the spool, inserts it (Arrow rows,
 or requests for ClickHouse to map: see :mod:`collector.server_mapping`) with a
-deduplication token made of the spool's id and those boundaries, and checkpoints. How a batch is inserted (split by partition, retried when ClickHouse may
-take it later, its refused records set aside as dead letters when it never will) is
-:mod:`collector.inserter`.
+deduplication token made of the spool's id and those boundaries, and checkpoints. How a
+batch is inserted (split by partition, retried when ClickHouse may take it later, its
+refused records set aside as dead letters when it never will) is :mod:`collector.inserter`.
 
-Memory is bounded by ``queue_max_rows`` / ``queue_max_bytes`` of Arrow or protobuf data. When the queue
-is full and ClickHouse answers, requests get 503 + ``Retry-After`` (backpressure); when it is
-full because ClickHouse is unreachable, requests are still accepted into the spool (up to its
-disk bound) without keeping their rows in memory, and those are read back, in order, when
-ClickHouse returns.
+Memory is bounded by ``queue_max_rows`` / ``queue_max_bytes`` of Arrow or protobuf data.
+When the queue is full and ClickHouse answers, requests get 503 + ``Retry-After``
+(backpressure); when it is full because ClickHouse is unreachable, requests are still
+accepted into the spool (up to its disk bound) without keeping their rows in memory, and
+those are read back, in order, when ClickHouse returns.
 """
 
 from __future__ import annotations
