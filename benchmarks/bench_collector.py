@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -189,17 +190,22 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
-def plain_insert(url: str, rows: list[list[Any]], batch: int) -> float:
-    store = Store.connect(url, database="bench_plain")
+def plain_insert(url: str, rows: list[list[Any]], batch: int, concurrency: int = 1) -> float:
+    """rows/s of plain inserts of ``batch`` rows, ``concurrency`` of them at a time."""
+    store = Store.connect(url, database=f"bench_plain_{concurrency}")
     store.insert_spans(rows[:batch], column_oriented=False)  # warm-up, not timed
     store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
     store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
-    started = time.perf_counter()
-    for i in range(0, len(rows), batch):
+
+    def insert(start: int) -> None:
         store.client.insert(
-            "otel_traces", rows[i : i + batch], column_names=list(OTEL_TRACES_COLUMNS),
+            "otel_traces", rows[start : start + batch], column_names=list(OTEL_TRACES_COLUMNS),
             database=store.database,
         )  # fmt: skip
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(insert, range(0, len(rows), batch)))
     elapsed = time.perf_counter() - started
     assert count(store) == len(rows), (count(store), len(rows))
     store.close()
@@ -340,8 +346,13 @@ def main() -> None:
                 server = str(probe.command("SELECT version()"))
             formats = insert_formats(info.dsn, bodies[1:], rows)
             plain = plain_insert(info.dsn, rows, batch)
+            plain_2 = plain_insert(info.dsn, rows, batch, concurrency=2)
             limit = insert_select(info.dsn, rows)
             proto = collector_run(info.dsn, bodies, args.clients, env)
+            in_python = collector_run(
+                info.dsn, bodies, args.clients, {**env, "AGENTFLIGHT_SERVER_SIDE_MAPPING": "0"},
+                "bench_collector_python",
+            )  # fmt: skip
             as_json = collector_run(
                 info.dsn, json_bodies, args.clients, env, "bench_collector_json",
                 "application/json",
@@ -365,10 +376,17 @@ def main() -> None:
     table = [
         [f"plain clickhouse-connect insert, pre-built rows ({batch:,}/insert)",
          f"{plain:,.0f}", "1.00", f"{plain / limit:.2f}", "-", "-"],
+        ["the same, two inserts at a time (as the collector inserts)",
+         f"{plain_2:,.0f}", f"{plain_2 / plain:.2f}", f"{plain_2 / limit:.2f}", "-", "-"],
         ["server-side INSERT ... SELECT, views attached (the limit)",
          f"{limit:,.0f}", f"{limit / plain:.2f}", "1.00", "-", "-"],
     ]  # fmt: skip
-    for label, result in (("OTLP protobuf", proto), ("OTLP/JSON", as_json)):
+    runs = (
+        ("OTLP protobuf", proto),
+        ("OTLP protobuf, SERVER_SIDE_MAPPING=0", in_python),
+        ("OTLP/JSON", as_json),
+    )
+    for label, result in runs:
         table.append(
             [f"collector, {label} -> queryable in genai_spans", f"{result['rate']:,.0f}",
              f"{result['rate'] / plain:.2f}", f"{result['rate'] / limit:.2f}",

@@ -25,6 +25,7 @@ __all__ = [
     "BATCH_INTERVAL_MS_ENV",
     "BATCH_ROWS_ENV",
     "DECODE_PROCESSES_ENV",
+    "INSERT_CONCURRENCY_ENV",
     "MAX_BODY_BYTES_ENV",
     "MAX_SPAN_AGE_DAYS_ENV",
     "MAX_SPAN_FUTURE_S_ENV",
@@ -51,6 +52,7 @@ MAX_BODY_BYTES_ENV = "AGENTFLIGHT_MAX_BODY_BYTES"
 SPOOL_DIR_ENV = "AGENTFLIGHT_SPOOL_DIR"
 SPOOL_MAX_BYTES_ENV = "AGENTFLIGHT_SPOOL_MAX_BYTES"
 DECODE_PROCESSES_ENV = "AGENTFLIGHT_DECODE_PROCESSES"
+INSERT_CONCURRENCY_ENV = "AGENTFLIGHT_INSERT_CONCURRENCY"
 SERVER_SIDE_MAPPING_ENV = "AGENTFLIGHT_SERVER_SIDE_MAPPING"  # 1: ClickHouse maps what it can
 SHUTDOWN_TIMEOUT_S_ENV = "AGENTFLIGHT_SHUTDOWN_TIMEOUT_S"
 MAX_SPAN_AGE_DAYS_ENV = "AGENTFLIGHT_MAX_SPAN_AGE_DAYS"
@@ -148,6 +150,7 @@ class CollectorSettings:
     spool_dir: Path = field(default_factory=_default_spool_dir)
     spool_max_bytes: int = 1024 * MIB  # disk bound of the spool
     decode_processes: int = 0  # 0: decode in threads of the collector process
+    insert_concurrency: int = 2  # batches inserted side by side (checkpointed in order)
     server_side_mapping: int = 1  # 1: ClickHouse maps the requests it can (server_mapping.py)
     shutdown_timeout_s: float = 30.0  # how long SIGTERM waits for the queue to drain
     max_span_age_days: float = DEFAULT_MAX_SPAN_AGE_DAYS  # older spans are refused...
@@ -217,6 +220,7 @@ _NUMBERS: dict[str, tuple[str, Callable[[str], Any], Callable[[Any], bool], str]
     "max_body_bytes": (MAX_BODY_BYTES_ENV, int, _positive, _BYTES),
     "spool_max_bytes": (SPOOL_MAX_BYTES_ENV, int, _positive, _BYTES),
     "decode_processes": (DECODE_PROCESSES_ENV, int, _non_negative, "0 or a number of processes"),
+    "insert_concurrency": (INSERT_CONCURRENCY_ENV, int, _positive, "a positive number"),
     "server_side_mapping": (SERVER_SIDE_MAPPING_ENV, int, lambda v: v in (0, 1), "0 or 1"),
     "shutdown_timeout_s": (SHUTDOWN_TIMEOUT_S_ENV, float, _non_negative, "a number of seconds"),
     "max_span_age_days": (MAX_SPAN_AGE_DAYS_ENV, float, _positive, "a positive number of days"),

@@ -79,7 +79,14 @@ class Pipeline:
         self._inserter = Inserter(
             self.store, metrics, self.dead_letters, self._stop, self._insert_state
         )
-        self._thread = threading.Thread(target=self._run, name="clickhouse-inserter", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"clickhouse-inserter-{i}", daemon=True)
+            for i in range(max(1, settings.insert_concurrency))
+        ]
+        self._taken_through = -1  # the last seq taken into a batch
+        self._inserted: dict[int, int] = {}  # first -> last of batches stored, not yet popped
+        self._checkpoint_lock = threading.Lock()
+        self._checkpointed = -1
         metrics.watch(metrics.queue_rows, lambda: self._queued_rows)
         metrics.watch(metrics.queue_bytes, lambda: self._mem_bytes)
         metrics.watch(metrics.spool_bytes, lambda: spool.disk_bytes)
@@ -92,13 +99,14 @@ class Pipeline:
 
         Starting a started pipeline does nothing (and returns 0).
         """
-        if self._thread.is_alive():
+        if any(thread.is_alive() for thread in self._threads):
             return 0
         self.spool.on_durable = self._on_durable
         recovery = self.spool.open()
         self._cuts = dict(recovery.cuts)
         self._on_durable(recovery.records)
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return sum(r.rows for r in recovery.records)
 
     def check_accepting(self) -> None:
@@ -180,39 +188,51 @@ class Pipeline:
             batch = self._take()
             if batch is None:
                 return
-            try:
-                if not self._insert(batch):
-                    return
-            except Exception:  # e.g. the checkpoint cannot be written: the same batch again
-                log.exception("inserting a batch failed; retrying it")
-                if self._stop.wait(_MAX_BACKOFF_S):
-                    return
+            while True:  # the same batch until it is in (or the collector stops)
+                try:
+                    if not self._insert(batch):
+                        return
+                    break
+                except Exception:
+                    log.exception("inserting a batch failed; retrying it")
+                    if self._stop.wait(_MAX_BACKOFF_S):
+                        return
 
     def _take(self) -> list[DataRecord] | None:
-        """The next batch (left at the head of the queue until inserted); None to stop."""
+        """The next batch not yet taken (left in the queue until inserted); None to stop.
+
+        With ``insert_concurrency`` > 1 several inserters each take the next batch, so the
+        batches go to ClickHouse side by side; they are checkpointed in order (see
+        :meth:`_done`).
+        """
         s = self.settings
         with self._cond:
             while True:
-                if self._stop.is_set() or (self._closing and not self._queue):
+                pending = [r for r in self._queue if r.seq > self._taken_through]
+                if self._stop.is_set() or (self._closing and not pending):
                     return None
-                if self._queue:
-                    head = self._queue[0]
-                    last = self._cut_of(head.seq)
-                    if last is not None:  # a batch cut before a crash: the very same again
-                        return [r for r in self._queue if r.seq <= last]
-                    wait = head.durable_at + s.batch_interval_ms / 1000 - time.monotonic()
-                    if self._closing or wait <= 0 or self._queued_rows >= s.batch_rows:
-                        batch: list[DataRecord] = []
-                        rows = 0
-                        for record in self._queue:
-                            if batch and rows + record.rows > s.batch_rows:
-                                break
-                            batch.append(record)
-                            rows += record.rows
-                        return batch
-                    self._cond.wait(wait)
-                else:
+                if not pending:
                     self._cond.wait()
+                    continue
+                head = pending[0]
+                last = self._cut_of(head.seq)
+                if last is not None:  # a batch cut before a crash: the very same again
+                    batch = [r for r in pending if r.seq <= last]
+                else:
+                    wait = head.durable_at + s.batch_interval_ms / 1000 - time.monotonic()
+                    waiting = sum(r.rows for r in pending)
+                    if not (self._closing or wait <= 0 or waiting >= s.batch_rows):
+                        self._cond.wait(wait)
+                        continue
+                    batch = []
+                    rows = 0
+                    for record in pending:
+                        if batch and rows + record.rows > s.batch_rows:
+                            break
+                        batch.append(record)
+                        rows += record.rows
+                self._taken_through = batch[-1].seq
+                return batch
 
     def _cut_of(self, seq: int) -> int | None:
         """The last seq of the recovered batch holding ``seq`` (normally it starts there)."""
@@ -238,32 +258,53 @@ class Pipeline:
     def _insert(self, batch: list[DataRecord]) -> bool:
         first, last = batch[0].seq, batch[-1].seq
         items = [(r.seq, d) for r in batch if (d := self._rows(r)) is not None]
-        recovered = next(((f, t) for f, t in self._cuts.items() if f <= first <= t), None)
+        with self._cond:
+            recovered = next(((f, t) for f, t in self._cuts.items() if f <= first <= t), None)
+            if recovered is not None:
+                del self._cuts[recovered[0]]
         if recovered is not None:
             # Cut before the crash: the same boundaries, so the same token, as the first time.
             first, last = recovered
-            del self._cuts[first]
         else:
-            try:
-                self.spool.append_cut(first, last).result()
-            except SpoolError as exc:  # the spool cannot write: try again later
-                log.error("cannot record a batch in the spool: %s", exc)
-                return not self._stop.wait(_MAX_BACKOFF_S)
+            while True:
+                try:
+                    self.spool.append_cut(first, last).result()
+                    break
+                except SpoolError as exc:  # the spool cannot write: try again later
+                    log.error("cannot record a batch in the spool: %s", exc)
+                    if self._stop.wait(_MAX_BACKOFF_S):
+                        return False
         try:
             self._inserter.insert(items, f"agentflight-{self.spool.spool_id}-{first}-{last}")
         except Stopping:
             return False  # shutting down: the batch stays in the spool
-        self.spool.checkpoint(last)
-        with self._cond:
-            for _ in batch:
-                record = self._queue.popleft()
-                self._queued_rows -= record.rows
-                if record.attachment is not None:
-                    self._mem_rows -= record.rows
-                    self._mem_bytes -= int(record.attachment.nbytes)
-                    record.attachment = None
-            self._cond.notify_all()
+        self._done(batch[0].seq, batch[-1].seq)
         return True
+
+    def _done(self, first: int, last: int) -> None:
+        """Drop the batches inserted at the head of the queue and checkpoint, in order."""
+        through = -1
+        with self._cond:
+            self._inserted[first] = last
+            while self._queue and self._queue[0].seq in self._inserted:
+                through = self._inserted.pop(self._queue[0].seq)
+                while self._queue and self._queue[0].seq <= through:
+                    record = self._queue.popleft()
+                    self._queued_rows -= record.rows
+                    if record.attachment is not None:
+                        self._mem_rows -= record.rows
+                        self._mem_bytes -= int(record.attachment.nbytes)
+                        record.attachment = None
+            self._cond.notify_all()
+        if through < 0:
+            return  # an earlier batch is still being inserted: it checkpoints both
+        with self._checkpoint_lock:
+            if through > self._checkpointed:
+                try:
+                    self.spool.checkpoint(through)
+                    self._checkpointed = through
+                except OSError as exc:  # the next batch writes it; a restart replays (once)
+                    log.error("cannot write the spool's checkpoint: %s", exc)
 
     def _insert_state(self, failing: str | None) -> None:
         """The inserter's news: why it cannot make progress, or None once it does."""
@@ -312,14 +353,17 @@ class Pipeline:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
         drained = not self._queue
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(10)
         self.spool.close()
         if self._store is not None:
             self._store.close()

@@ -177,6 +177,75 @@ def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
     second.close(5)
 
 
+class FirstBatchHangs:
+    """A store whose first insert hangs until released; that batch is never stored."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.hanging = threading.Event()
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self._token: str | None = None
+
+    def _refuse(self, token: str) -> None:
+        with self._lock:
+            if self._token is None:
+                self._token = token
+                self.hanging.set()
+        if token == self._token:
+            self.release.wait(60)
+            raise ConnectionResetError("the connection dropped before the insert")
+
+    def insert_arrow(self, table: Any, *, dedup_token: str, **kw: Any) -> int:
+        self._refuse(dedup_token)
+        return self.store.insert_arrow(table, dedup_token=dedup_token, **kw)
+
+    @property
+    def maps_protobuf(self) -> bool:
+        return self.store.maps_protobuf
+
+    def insert_protobuf(self, messages: bytes, *, dedup_token: str, **kw: Any) -> None:
+        self._refuse(dedup_token)
+        self.store.insert_protobuf(messages, dedup_token=dedup_token, **kw)
+
+    def ping(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def test_batches_inserted_side_by_side_are_checkpointed_in_order(
+    store: Store, tmp_path: Path
+) -> None:
+    """The later batch stored first is not checkpointed past the earlier one still going."""
+    settings = CollectorSettings.resolve(
+        batch_rows=7, batch_interval_ms=600_000, insert_concurrency=2
+    )
+    hangs = FirstBatchHangs(store)
+    spool = Spool(tmp_path, 10**9)
+    first = Pipeline(settings, spool, lambda: hangs, Metrics())  # type: ignore[arg-type,return-value]
+    first.start()
+    for _ in range(2):  # two requests of 7 spans: two batches, one per inserter
+        body = genai_request(7).SerializeToString()
+        decoded = decode_request(body, Encoding.PROTOBUF, "identity", None, 1 << 20, None, True)
+        first.submit(decoded, body, None).result()
+    wait_until(lambda: len(stored_ids(store)) == 7, what="the second batch, beside the first")
+    assert hangs.hanging.is_set()
+    assert spool.checkpointed() == -1  # the first batch is not in: nothing is checkpointed
+    assert first.queued_rows == 14  # and both stay queued until it is
+    closer = threading.Thread(target=first.close, args=(0,))  # the "crash"
+    closer.start()
+    hangs.release.set()
+    closer.join(60)
+    second = Pipeline(settings, Spool(tmp_path, 10**9), lambda: store, Metrics())
+    assert second.start() == 14  # both batches are replayed (the same tokens)...
+    wait_until(lambda: second.queued_rows == 0, what="the replay")
+    ids = stored_ids(store)
+    assert (len(ids), len(set(ids))) == (14, 14)  # ...is stored, and everything once
+    second.close(5)
+
+
 @pytest.fixture
 def collector_env(store: Store) -> dict[str, str]:
     return {
