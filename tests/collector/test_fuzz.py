@@ -22,8 +22,9 @@ from collector import Store
 from collector.config import CollectorSettings
 from collector.inserter import split_by_partition
 from collector.mapping import TimeWindow
-from collector.otlp import Encoding, OTLPError, decode_payload, decode_request
+from collector.otlp import Encoding, OTLPError, decode_payload, decode_request, map_payload
 from collector.read_api import _time_ns
+from collector.server_mapping import Envelope
 from tests.collector.conftest import LiveCollector, count
 from tests.collector.otlp_builders import genai_request
 from tests.collector.strategies import json_documents, requests
@@ -35,13 +36,20 @@ ENCODINGS = st.sampled_from([Encoding.PROTOBUF, Encoding.JSON])
 
 
 def decode_or_refuse(body: bytes, encoding: Encoding, coding: str) -> None:
-    """Decoding either succeeds (rows + rejected add up) or raises OTLPError, nothing else."""
-    try:
-        decoded = decode_request(body, encoding, coding, None, LIMIT)
-    except OTLPError as exc:
-        assert exc.status in (400, 413) and exc.message
-        return
-    assert decoded.spans.rows >= 0 and decoded.spans.table.num_rows == decoded.spans.rows
+    """Decoding either succeeds (rows + rejected add up) or raises OTLPError, nothing else;
+    the same whether ClickHouse is to map the request or the collector."""
+    outcomes = []
+    for server_side in (False, True):
+        try:
+            decoded = decode_request(body, encoding, coding, None, LIMIT, None, server_side)
+        except OTLPError as exc:
+            assert exc.status in (400, 413) and exc.message
+            outcomes.append((exc.status, exc.message))
+            continue
+        spans = decoded.spans
+        assert spans.rows >= 0 and spans.table.num_rows == spans.rows
+        outcomes.append((spans.rows, spans.rejected, spans.error_message))
+    assert outcomes[0] == outcomes[1]
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,6 +93,11 @@ def test_whatever_decodes_clickhouse_accepts(store: Store, req: ExportTraceServi
     for part in split_by_partition(spans.table, np.zeros(spans.rows, dtype=np.int64)):
         store.insert_arrow(part.table, dedup_token=uuid.uuid4().hex)  # same blocks dedupe
     assert count(store) == before + spans.rows
+    server_side = decode_request(body, Encoding.PROTOBUF, "deflate", "fuzz", LIMIT, window, True)
+    envelope = server_side.spans.data
+    if isinstance(envelope, Envelope):  # else it holds values only the collector maps
+        store.insert_protobuf(envelope.message(), dedup_token=uuid.uuid4().hex)
+        assert count(store) == before + 2 * spans.rows
 
 
 @settings(max_examples=300, deadline=None)
@@ -104,6 +117,13 @@ def test_the_time_window_holds_and_the_spool_keeps_only_what_was_accepted(
     # What the spool keeps maps, without a window, to exactly the accepted rows.
     kept = decode_payload(decoded.spool_payload(req.SerializeToString()), None)
     assert kept.rows == spans.rows and kept.table.equals(spans.table)
+    # The same when ClickHouse is to map the request.
+    body = req.SerializeToString()
+    checked = decode_request(body, Encoding.PROTOBUF, "identity", None, LIMIT, window, True)
+    assert (checked.spans.rows, checked.spans.rejected) == (spans.rows, spans.rejected)
+    assert checked.spans.table.equals(spans.table)
+    again = map_payload(checked.spool_payload(body), None, server_side=True)
+    assert again.rows == spans.rows and again.table.equals(spans.table)
 
 
 @settings(max_examples=500, deadline=None)
