@@ -67,6 +67,7 @@ def browser(dashboard: RunningDashboard) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Browser]:
     """The module's browser; a test fails on any console error it caused."""
+    browser.driver.get("about:blank")  # no page of an earlier test still refreshing
     browser.console_errors()  # drain what earlier tests left
     yield browser
     errors = browser.console_errors()

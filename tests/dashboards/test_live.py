@@ -34,6 +34,7 @@ def live(store: Store, browser: Browser) -> Iterator[Browser]:
             yield browser
             assert browser.console_errors() == []
         finally:
+            browser.driver.get("about:blank")  # its refreshes stop before its server does
             browser.base = base
 
 
