@@ -28,18 +28,31 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from collector.anyvalue import any_value_str, go_float
 
-__all__ = ["AttributeMemo", "TracesView"]
+__all__ = ["AttributeMemo", "TracesView", "copy_message", "message_class"]
 
 _PACKAGE = "agentflight.collector.otlpview"
 _FILE = "agentflight/collector/otlp_trace_view.proto"
 
 
-def _copy(message: Any, name: str, retype: dict[str, str | None]) -> descriptor_pb2.DescriptorProto:
+def copy_message(
+    message: Any,
+    name: str,
+    package: str,
+    retype: dict[str, str | None],
+    drop: tuple[str, ...] = (),
+) -> descriptor_pb2.DescriptorProto:
+    """``message``'s descriptor as ``package.name``, without the fields in ``drop``, and with
+    the fields in ``retype`` typed as another message of ``package`` (None: as bytes)."""
     proto = descriptor_pb2.DescriptorProto()
     message.DESCRIPTOR.CopyToProto(proto)
     proto.name = name
     del proto.nested_type[:]  # nested types stay the official ones, by absolute name
     del proto.enum_type[:]
+    kept = [f for f in proto.field if f.name not in drop]
+    del proto.field[:]
+    proto.field.extend(kept)
+    if drop and not any(f.HasField("oneof_index") for f in kept):
+        del proto.oneof_decl[:]  # a oneof left without fields goes too
     for field in proto.field:
         if field.name not in retype:
             continue
@@ -48,37 +61,49 @@ def _copy(message: Any, name: str, retype: dict[str, str | None]) -> descriptor_
             field.type = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
             field.ClearField("type_name")
         else:
-            field.type_name = f".{_PACKAGE}.{target}"
+            field.type_name = f".{package}.{target}"
     return proto
 
 
-def _build_view() -> Any:
+def message_class(
+    file_name: str,
+    package: str,
+    dependencies: list[Any],
+    messages: Callable[[], list[descriptor_pb2.DescriptorProto]],
+    top: str,
+) -> Any:
+    """The class of ``package.top``, from ``messages`` added once to the default pool."""
     pool = descriptor_pool.Default()
     try:
-        pool.FindFileByName(_FILE)
+        pool.FindFileByName(file_name)
     except KeyError:
-        file = descriptor_pb2.FileDescriptorProto(name=_FILE, package=_PACKAGE, syntax="proto3")
-        file.dependency.extend([trace_pb2.DESCRIPTOR.name, trace_service_pb2.DESCRIPTOR.name])
-        file.message_type.extend(
-            [
-                _copy(trace_pb2.Span, "SpanView", {"attributes": None}),
-                _copy(trace_pb2.ScopeSpans, "ScopeSpansView", {"spans": "SpanView"}),
-                _copy(
-                    trace_pb2.ResourceSpans, "ResourceSpansView", {"scope_spans": "ScopeSpansView"}
-                ),
-                _copy(
-                    trace_service_pb2.ExportTraceServiceRequest,
-                    "TracesView",
-                    {"resource_spans": "ResourceSpansView"},
-                ),
-            ]
-        )
+        file = descriptor_pb2.FileDescriptorProto(name=file_name, package=package, syntax="proto3")
+        file.dependency.extend([module.DESCRIPTOR.name for module in dependencies])
+        file.message_type.extend(messages())
         pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.TracesView"))
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{top}"))
+
+
+def _view_messages() -> list[descriptor_pb2.DescriptorProto]:
+    def copy(message: Any, name: str, retype: dict[str, str | None]) -> Any:
+        return copy_message(message, name, _PACKAGE, retype)
+
+    return [
+        copy(trace_pb2.Span, "SpanView", {"attributes": None}),
+        copy(trace_pb2.ScopeSpans, "ScopeSpansView", {"spans": "SpanView"}),
+        copy(trace_pb2.ResourceSpans, "ResourceSpansView", {"scope_spans": "ScopeSpansView"}),
+        copy(
+            trace_service_pb2.ExportTraceServiceRequest,
+            "TracesView",
+            {"resource_spans": "ResourceSpansView"},
+        ),
+    ]
 
 
 # ExportTraceServiceRequest (and TracesData) on the wire, with Span.attributes as raw KeyValues.
-TracesView: Any = _build_view()
+TracesView: Any = message_class(
+    _FILE, _PACKAGE, [trace_pb2, trace_service_pb2], _view_messages, "TracesView"
+)
 
 _KEY = itemgetter(0)
 _VALUE = itemgetter(1)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf import descriptor_pb2
 from google.protobuf.internal.encoder import _VarintBytes
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
@@ -44,6 +44,7 @@ from collector.mapping import (
     refusal,
     refusal_message,
 )
+from collector.otlp_view import copy_message, message_class
 
 __all__ = ["FORMAT_SETTINGS", "SCHEMA", "Envelope", "accept"]
 
@@ -99,67 +100,45 @@ FORMAT_SETTINGS: dict[str, Any] = {
 }
 
 
-def _copy(message: Any, name: str, retype: dict[str, str], drop: tuple[str, ...] = ()) -> Any:
-    proto = descriptor_pb2.DescriptorProto()
-    message.DESCRIPTOR.CopyToProto(proto)
-    proto.name = name
-    del proto.nested_type[:]  # nested types stay the official ones, by absolute name
-    del proto.enum_type[:]
-    kept = [f for f in proto.field if f.name not in drop]
-    del proto.field[:]
-    proto.field.extend(kept)
-    if drop:  # a oneof left without fields must go too
-        used = {f.oneof_index for f in kept if f.HasField("oneof_index")}
-        if not used:
-            del proto.oneof_decl[:]
-    for field in proto.field:
-        if field.name in retype:
-            field.type_name = f".{_PACKAGE}.{retype[field.name]}"
-    return proto
+def _restricted_messages() -> list[descriptor_pb2.DescriptorProto]:
+    def copy(
+        message: Any, name: str, retype: dict[str, str | None], drop: tuple[str, ...] = ()
+    ) -> descriptor_pb2.DescriptorProto:
+        return copy_message(message, name, _PACKAGE, retype, drop)
+
+    common, trace = common_pb2, trace_pb2
+    attrs: dict[str, str | None] = {"attributes": "KeyValue"}
+    return [
+        copy(common.AnyValue, "Scalar", {}, ("array_value", "kvlist_value")),
+        copy(common.ArrayValue, "ScalarArray", {"values": "Scalar"}),
+        copy(common.AnyValue, "AnyValue", {"array_value": "ScalarArray"}, ("kvlist_value",)),
+        copy(common.KeyValue, "KeyValue", {"value": "AnyValue"}),
+        copy(resource_pb2.Resource, "Resource", attrs),
+        copy(trace.Span.Event, "Event", attrs),
+        copy(trace.Span.Link, "Link", attrs),
+        copy(trace.Span, "Span", {**attrs, "events": "Event", "links": "Link"}),
+        copy(trace.ScopeSpans, "ScopeSpans", {"spans": "Span"}),
+        copy(
+            trace.ResourceSpans,
+            "ResourceSpans",
+            {"resource": "Resource", "scope_spans": "ScopeSpans"},
+        ),
+        copy(
+            trace_service_pb2.ExportTraceServiceRequest,
+            "Request",
+            {"resource_spans": "ResourceSpans"},
+        ),
+    ]
 
 
-def _build() -> Any:
-    """The restricted request class: values are scalars or arrays of scalars."""
-    pool = descriptor_pool.Default()
-    try:
-        pool.FindFileByName(_FILE)
-    except KeyError:
-        common, trace = common_pb2, trace_pb2
-        file = descriptor_pb2.FileDescriptorProto(name=_FILE, package=_PACKAGE, syntax="proto3")
-        file.dependency.extend(
-            [common.DESCRIPTOR.name, resource_pb2.DESCRIPTOR.name, trace.DESCRIPTOR.name]
-        )
-        attrs = {"attributes": "KeyValue"}
-        file.message_type.extend(
-            [
-                _copy(common.AnyValue, "Scalar", {}, ("array_value", "kvlist_value")),
-                _copy(common.ArrayValue, "ScalarArray", {"values": "Scalar"}),
-                _copy(
-                    common.AnyValue, "AnyValue", {"array_value": "ScalarArray"}, ("kvlist_value",)
-                ),
-                _copy(common.KeyValue, "KeyValue", {"value": "AnyValue"}),
-                _copy(resource_pb2.Resource, "Resource", attrs),
-                _copy(trace.Span.Event, "Event", attrs),
-                _copy(trace.Span.Link, "Link", attrs),
-                _copy(trace.Span, "Span", {**attrs, "events": "Event", "links": "Link"}),
-                _copy(trace.ScopeSpans, "ScopeSpans", {"spans": "Span"}),
-                _copy(
-                    trace.ResourceSpans,
-                    "ResourceSpans",
-                    {"resource": "Resource", "scope_spans": "ScopeSpans"},
-                ),
-                _copy(
-                    trace_service_pb2.ExportTraceServiceRequest,
-                    "Request",
-                    {"resource_spans": "ResourceSpans"},
-                ),
-            ]
-        )
-        pool.Add(file)
-    return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.Request"))
-
-
-_Restricted: Any = _build()
+# The restricted request: attribute values are scalars or arrays of scalars.
+_Restricted: Any = message_class(
+    _FILE,
+    _PACKAGE,
+    [common_pb2, resource_pb2, trace_pb2],
+    _restricted_messages,
+    "Request",
+)
 
 
 @dataclass(frozen=True)
