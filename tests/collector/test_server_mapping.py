@@ -9,9 +9,10 @@ be the same, byte for byte, as ClickHouse prints it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,7 +23,8 @@ from collector import Store
 from collector.mapping import TimeWindow
 from collector.otlp import decode_payload
 from collector.server_mapping import Envelope, accept
-from tests.collector.otlp_builders import attributes, request, span
+from tests.collector.conftest import LiveCollector, count, wait_until
+from tests.collector.otlp_builders import PROTOBUF, attributes, request, span
 from tests.collector.strategies import requests
 
 T0 = 1_795_000_000_123_456_789
@@ -167,3 +169,25 @@ def test_refused_spans_are_taken_out_of_what_clickhouse_maps() -> None:
     kept = ExportTraceServiceRequest.FromString(accepted.data.request)
     assert [s.name for s in kept.resource_spans[0].scope_spans[0].spans] == ["good"]
     assert accepted.table.equals(here.table)
+
+
+def test_a_batch_of_both_kinds_is_stored_once_through_the_collector(
+    start_collector: Callable[..., LiveCollector], store: Store, python_store: Store
+) -> None:
+    """Requests ClickHouse maps and requests the collector maps, in one batch, over HTTP."""
+    live = start_collector(batch_interval_ms=600_000, batch_rows=11)  # one batch of all
+    plain = request([span(f"plain {i}", start_ns=T0 + i, attrs={"n": i}) for i in range(5)])
+    nested = request([span("nested", start_ns=T0, attrs={"m": {"a": [1, {"b": 2.5}]}})])
+    assert accept(plain.SerializeToString(), None, None) is not None
+    assert accept(nested.SerializeToString(), None, None) is None
+    with live.client() as http:
+        for req in (plain, nested, plain):  # the repeat is a new request: stored again
+            response = http.post("/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+            assert response.status_code == 200
+    wait_until(lambda: count(store) == 11, what="11 rows")
+    for i, req in enumerate((plain, nested, plain)):
+        table = decode_payload(req.SerializeToString(), None).table
+        python_store.insert_arrow(table, dedup_token=f"request-{i}")
+    assert stored(store) == stored(python_store)
+    inserts = "agentflight_collector_insert_latency_seconds_count 2.0"  # one of each kind
+    assert inserts in httpx.get(live.url + "/metrics").text
