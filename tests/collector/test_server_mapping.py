@@ -94,6 +94,18 @@ def test_the_server_maps_tricky_values_as_the_collector_does(
     second.status.code = 7  # type: ignore[assignment]
     req = request([first, second], resource={"service.name": "svc", "agentflight.project": "x"})
     req.resource_spans[0].resource.attributes.extend(attributes({"service.name": 5}))
+    # Fields otel_traces does not keep: ClickHouse's schema leaves them out and skips them.
+    rs = req.resource_spans[0]
+    stored_first = rs.scope_spans[0].spans[0]  # request() copied the spans
+    stored_first.flags, stored_first.dropped_attributes_count = 0x301, 3
+    stored_first.dropped_events_count = stored_first.dropped_links_count = 1
+    stored_first.events[0].dropped_attributes_count = 2
+    stored_first.links[0].flags = 0x100
+    rs.schema_url, rs.resource.dropped_attributes_count = "https://example/schema", 4
+    scope = rs.scope_spans[0]
+    scope.schema_url = "https://example/scope"
+    scope.scope.attributes.extend(attributes({"nested": {"a": [1, {"b": 2}]}}))
+    scope.scope.dropped_attributes_count = 5
     for project in (None, "", "ours"):
         by_clickhouse, here = both_ways(req, project, store, python_store)
         assert len(by_clickhouse) == 2
