@@ -19,6 +19,7 @@ those are read back, in order, when ClickHouse returns.
 from __future__ import annotations
 
 import gzip
+import itertools
 import logging
 import threading
 import time
@@ -83,7 +84,8 @@ class Pipeline:
             threading.Thread(target=self._run, name=f"clickhouse-inserter-{i}", daemon=True)
             for i in range(max(1, settings.insert_concurrency))
         ]
-        self._taken_through = -1  # the last seq taken into a batch
+        self._taken = 0  # records at the head of the queue taken into batches...
+        self._taken_rows = 0  # ...and their rows
         self._inserted: dict[int, int] = {}  # first -> last of batches stored, not yet popped
         self._checkpoint_lock = threading.Lock()
         self._checkpointed = -1
@@ -208,30 +210,31 @@ class Pipeline:
         s = self.settings
         with self._cond:
             while True:
-                pending = [r for r in self._queue if r.seq > self._taken_through]
-                if self._stop.is_set() or (self._closing and not pending):
+                head = next(itertools.islice(self._queue, self._taken, None), None)
+                if self._stop.is_set() or (self._closing and head is None):
                     return None
-                if not pending:
+                if head is None:
                     self._cond.wait()
                     continue
-                head = pending[0]
                 last = self._cut_of(head.seq)
-                if last is not None:  # a batch cut before a crash: the very same again
-                    batch = [r for r in pending if r.seq <= last]
-                else:
+                if last is None:
                     wait = head.durable_at + s.batch_interval_ms / 1000 - time.monotonic()
-                    waiting = sum(r.rows for r in pending)
+                    waiting = self._queued_rows - self._taken_rows
                     if not (self._closing or wait <= 0 or waiting >= s.batch_rows):
                         self._cond.wait(wait)
                         continue
-                    batch = []
-                    rows = 0
-                    for record in pending:
-                        if batch and rows + record.rows > s.batch_rows:
+                batch: list[DataRecord] = []
+                rows = 0
+                for record in itertools.islice(self._queue, self._taken, None):
+                    if last is not None:  # a batch cut before a crash: the very same again
+                        if record.seq > last:
                             break
-                        batch.append(record)
-                        rows += record.rows
-                self._taken_through = batch[-1].seq
+                    elif batch and rows + record.rows > s.batch_rows:
+                        break
+                    batch.append(record)
+                    rows += record.rows
+                self._taken += len(batch)
+                self._taken_rows += rows
                 return batch
 
     def _cut_of(self, seq: int) -> int | None:
@@ -291,6 +294,8 @@ class Pipeline:
                 while self._queue and self._queue[0].seq <= through:
                     record = self._queue.popleft()
                     self._queued_rows -= record.rows
+                    self._taken -= 1
+                    self._taken_rows -= record.rows
                     if record.attachment is not None:
                         self._mem_rows -= record.rows
                         self._mem_bytes -= int(record.attachment.nbytes)
