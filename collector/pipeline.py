@@ -1,13 +1,14 @@
-"""From accepted requests to ClickHouse: the bounded queue, batching, and the inserter thread.
+"""From accepted requests to ClickHouse: the bounded queue, batching, and the inserter threads.
 
 Every accepted request is first made durable in the :class:`~collector.spool.Spool`; the
-spool's writer then hands the records to the queue in sequence order. One inserter thread
-takes a batch off the head of the queue (up to ``batch_rows`` rows, or whatever has waited
-``batch_interval_ms``), records the batch's boundaries in the spool, inserts it (Arrow rows,
-or requests for ClickHouse to map: see :mod:`collector.server_mapping`) with a
-deduplication token made of the spool's id and those boundaries, and checkpoints. How a
-batch is inserted (split by partition, retried when ClickHouse may take it later, its
-refused records set aside as dead letters when it never will) is :mod:`collector.inserter`.
+spool's writer then hands the records to the queue in sequence order. Each of
+``insert_concurrency`` inserter threads takes the next batch not yet taken (up to
+``batch_rows`` rows, or whatever has waited ``batch_interval_ms``), records the batch's
+boundaries in the spool, inserts it (Arrow rows, or requests for ClickHouse to map: see
+:mod:`collector.server_mapping`) with a deduplication token made of the spool's id and those
+boundaries; batches are checkpointed in order once inserted. How a batch is inserted (split
+by partition, retried when ClickHouse may take it later, its refused records set aside as
+dead letters when it never will) is :mod:`collector.inserter`.
 
 Memory is bounded by ``queue_max_rows`` / ``queue_max_bytes`` of Arrow or protobuf data.
 When the queue is full and ClickHouse answers, requests get 503 + ``Retry-After``
