@@ -87,10 +87,59 @@ class StreamStats:
         self.model: str | None = None
         self.response_id: str | None = None
 
+    def count_empty(self) -> None:
+        """Account for a chunk without content (it is counted, not timed)."""
+        self.empty += 1
+
     def observe(self, chunk: Any) -> bool:
-        """Account for a chunk that is not a ``str``; returns whether it carried content."""
+        """Account for a chunk that is not a ``str``; returns whether it carried content.
+
+        The common OpenAI chunk, a dict or the SDK's model, holding one choice whose delta
+        carries text (no usage, no finish reason, no tool calls), is read here with a handful
+        of subscripts. Every other chunk goes to ``_observe_other``, which leaves the same
+        state for these (a property test holds the two to it).
+        """
+        # The fields of a model are its ``__dict__`` (pydantic keeps them there): ``fields``.
+        values: Any
         if type(chunk) is dict:
-            return self._observe_dict(chunk)
+            values = chunk
+        else:
+            values = getattr(chunk, "__dict__", None)
+            if type(values) is not dict:
+                return self._observe_other(chunk)
+        if "choices" in values:
+            try:  # subscripts, not ``get``: a missing key is rare and takes the general path
+                (choice,) = values["choices"]
+                if type(choice) is not dict:
+                    choice = choice.__dict__
+                delta = choice["delta"]
+                if type(delta) is not dict:
+                    delta = delta.__dict__
+                if (
+                    not choice["finish_reason"]
+                    and ("tool_calls" not in delta or not delta["tool_calls"])
+                    and ("usage" not in values or values["usage"] is None)
+                ):
+                    if self.model is None and ("model" in values or "id" in values):
+                        self._identify(values.get)
+                    text = delta["content"] or delta.get("refusal")
+                    if text:
+                        texts = self.texts
+                        if texts is not None:
+                            if not self.role:
+                                self.role = delta.get("role")
+                            index = choice.get("index")
+                            (texts[0] if not index else texts.setdefault(index, [])).append(text)
+                        return True
+                    if self.role is None:
+                        self.role = delta.get("role")
+                    return False
+            except (AttributeError, KeyError, TypeError, ValueError):
+                pass
+        return self._observe_other(chunk)
+
+    def _observe_other(self, chunk: Any) -> bool:
+        """``observe`` for any chunk: dicts and objects field by field, bytes by length."""
         get: Callable[[str], Any]
         if isinstance(chunk, dict):
             if "choices" not in chunk and "usage" not in chunk:
@@ -104,37 +153,17 @@ class StreamStats:
             return chunk is not None
         return self._observe_fields(get)
 
-    def _observe_dict(self, chunk: dict[str, Any]) -> bool:
-        """``observe`` for an OpenAI-shaped dict chunk: the common one-choice text delta is
-        read with a handful of dict lookups; anything else takes the general path."""
-        choices = chunk.get("choices")
-        if choices is None and "usage" not in chunk:
-            return bool(chunk)
-        if chunk.get("usage") is None and type(choices) is list and len(choices) == 1:
-            choice = choices[0]
-            if type(choice) is dict and not choice.get("finish_reason"):
-                if self.model is None:
-                    model, response_id = chunk.get("model"), chunk.get("id")
-                    self.model = model if isinstance(model, str) else None
-                    self.response_id = response_id if isinstance(response_id, str) else None
-                delta = choice.get("delta")
-                if type(delta) is dict and "tool_calls" not in delta:
-                    text = delta.get("content") or delta.get("refusal")
-                    if text:
-                        if self.texts is not None:
-                            self.role = self.role or delta.get("role")
-                            self.texts.setdefault(choice.get("index") or 0, []).append(text)
-                        return True
-                    if self.role is None:
-                        self.role = delta.get("role")
-                    return False
-        return self._observe_fields(chunk.get)
+    def _identify(self, get: Callable[[str], Any]) -> None:
+        """The response model and id, from the first chunk whose model is a string."""
+        model, response_id = get("model"), get("id")
+        if isinstance(model, str):
+            self.model = model
+        if isinstance(response_id, str):
+            self.response_id = response_id
 
     def _observe_fields(self, get: Callable[[str], Any]) -> bool:
         if self.model is None:
-            model, response_id = get("model"), get("id")
-            self.model = model if isinstance(model, str) else None
-            self.response_id = response_id if isinstance(response_id, str) else None
+            self._identify(get)
         usage = get("usage")
         if usage is not None:
             self.usage = usage

@@ -6,17 +6,18 @@ import asyncio
 import gc
 import time
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
 import tracer
 from tracer import _run, _stream, semconv
-from tracer._stats import percentile, timing_attributes
+from tracer._stats import StreamStats, percentile, timing_attributes
 from tracer.testing import CapturedSpans
 from tracer.testing import attributes as attrs
 
@@ -426,3 +427,129 @@ def test_tbt_summary_is_ordered_and_bounded(gaps: list[int]) -> None:
     assert min(gaps) / 1e6 - 1e-9 <= mean <= max(gaps) / 1e6 + 1e-9
     assert summary[semconv.LLM_TBT_MAX_MS] == max(gaps) / 1e6
     assert summary[semconv.LLM_TBT_COUNT] == len(gaps)
+
+
+_deltas = st.fixed_dictionaries(
+    {},
+    optional={
+        "role": st.sampled_from(["assistant", "", None]),
+        "content": st.sampled_from(["tok", "", None]),
+        "refusal": st.sampled_from(["no", "", None]),
+        "tool_calls": st.just([{"index": 0, "id": "t", "function": {"arguments": "{}"}}]),
+    },
+)
+_choices = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": st.sampled_from([0, 1, None]),
+        "delta": _deltas | st.none() | st.just("text"),
+        "finish_reason": st.sampled_from([None, "", "stop"]),
+    },
+)
+_texts = st.sampled_from(["tok", "", None])
+_openai_chunks = st.fixed_dictionaries(  # what the fast path is for, and its near misses
+    {
+        "id": st.just("c-1"),
+        "choices": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "index": st.sampled_from([0, 0, 1, None]),
+                    "delta": st.fixed_dictionaries(
+                        {"content": _texts},
+                        optional={
+                            "role": st.sampled_from(["assistant", ""]),
+                            "refusal": _texts,
+                            "tool_calls": st.just([{"index": 0, "function": {"name": "f"}}]),
+                        },
+                    ),
+                    "finish_reason": st.sampled_from([None, None, "stop"]),
+                }
+            ),
+            min_size=1,
+            max_size=2,
+        ),
+    },
+    optional={
+        "model": st.sampled_from(["m-1", "", None]),
+        "usage": st.none() | st.just({"prompt_tokens": 3, "completion_tokens": 1}),
+    },
+)
+_chunks = _openai_chunks | st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.sampled_from(["c-1", None, 7]),
+        "model": st.sampled_from(["m-1", None, 7]),
+        "usage": st.none() | st.just({"prompt_tokens": 3, "completion_tokens": 1}),
+        "choices": st.lists(_choices, max_size=2) | st.none() | st.just("x"),
+    },
+)
+
+
+def _as_objects(value: Any) -> Any:
+    """The same chunk as objects with fields, as the OpenAI SDK's models are."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: _as_objects(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_as_objects(v) for v in value]
+    return value
+
+
+def _text_chunk(**delta: str) -> dict[str, Any]:
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+
+
+@settings(max_examples=500)
+@given(st.lists(_chunks, max_size=6), st.booleans(), st.booleans())
+@example(
+    [_text_chunk(role="", content=""), _text_chunk(role="assistant", content="a")], True, False
+)
+def test_the_fast_path_leaves_the_state_of_the_general_path(
+    chunks: list[dict[str, Any]], capture: bool, objects: bool
+) -> None:
+    """``observe`` reads the common OpenAI chunk, a dict or an object, with a few subscripts;
+    every chunk must leave what the general field-by-field path leaves."""
+    fast, slow = StreamStats(0, capture), StreamStats(0, capture)
+    for chunk in map(_as_objects, chunks) if objects else chunks:
+        assert fast.observe(chunk) == slow._observe_other(chunk)
+        for name in StreamStats.__slots__:
+            assert getattr(fast, name) == getattr(slow, name), name
+
+
+def test_sdk_chunk_objects_are_read_like_their_dicts(spans: CapturedSpans) -> None:
+    """The OpenAI SDK's ``ChatCompletionChunk`` models and their ``model_dump()`` dicts give
+    the same span, content included."""
+    from openai.types.chat import ChatCompletionChunk
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> Any:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        fields = {"id": "c-1", "object": "chat.completion.chunk", "created": 1, "model": "m-1"}
+        return ChatCompletionChunk.model_validate({**fields, "choices": [choice], **extra})
+
+    call = {"index": 0, "id": "t-1", "function": {"name": "find", "arguments": '{"q":'}}
+    models = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk({"content": "Ana"}),
+        chunk({"refusal": None, "content": " knows"}),
+        chunk({"tool_calls": [call]}),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"rust"}'}}]}),
+        chunk(
+            {}, "tool_calls", usage={"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+        ),
+    ]
+
+    @tracer.llm(model="m")
+    def stream(dumped: bool) -> Iterator[Any]:
+        for model in models:
+            yield model.model_dump() if dumped else model
+
+    list(stream(False))  # content capture is on by default
+    list(stream(True))
+    timing = {semconv.LLM_TBT_MEAN_MS, semconv.LLM_TBT_P50_MS, semconv.LLM_TBT_P95_MS,
+              semconv.LLM_TBT_MAX_MS, semconv.LLM_TBT_HISTOGRAM,
+              semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK}  # fmt: skip
+    objects, dicts = ({k: v for k, v in attrs(s).items() if k not in timing} for s in spans.spans)
+    assert objects == dicts
+    assert objects[semconv.LLM_CHUNK_COUNT] == 6 and objects[semconv.LLM_TBT_COUNT] == 3
+    assert objects[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    assert '"content":"Ana knows"' in objects[semconv.GEN_AI_OUTPUT_MESSAGES]
+    assert '"arguments":{"q":"rust"}' in objects[semconv.GEN_AI_OUTPUT_MESSAGES]
