@@ -275,12 +275,14 @@ class Store:
 
     @functools.cached_property
     def maps_protobuf(self) -> bool:
-        """True when the server maps OTLP requests itself (:mod:`collector.server_mapping`)."""
+        """True when the server maps OTLP requests itself (:mod:`collector.server_mapping`):
+        it has the format settings, and ``otlp_ingest`` and its view (without the view, rows
+        inserted into the ``Null`` table would vanish)."""
         found = self.query(
             "SELECT (SELECT count() FROM system.settings WHERE name IN "
             "('format_schema_source', 'input_format_protobuf_oneof_presence')) = 2 AND "
             "(SELECT count() FROM system.tables WHERE database = {db:String} "
-            "AND name = 'otlp_ingest')"
+            "AND name IN ('otlp_ingest', 'otlp_ingest_mv')) = 2"
         ).result_rows
         return bool(found[0][0])
 

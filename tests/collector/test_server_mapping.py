@@ -167,6 +167,17 @@ def test_fields_it_does_not_know_are_mapped_by_the_collector() -> None:
     assert accept(b"\xff\xff", None, None) is None  # malformed: the collector says why
 
 
+def test_without_the_ingest_view_the_collector_maps_requests_itself(python_store: Store) -> None:
+    """Rows inserted into ``otlp_ingest`` (a ``Null`` table) without its view would vanish."""
+    assert python_store.maps_protobuf
+    python_store.command("DROP VIEW {db:Identifier}.otlp_ingest_mv")
+    again = Store.connect(python_store.url, database=python_store.database)
+    try:
+        assert not again.maps_protobuf
+    finally:
+        again.close()
+
+
 def test_refused_spans_are_taken_out_of_what_clickhouse_maps() -> None:
     window = TimeWindow(T0 - 10**9, T0 + 10**12, 1.0, 100.0)
     good = span("good", start_ns=T0)
