@@ -3,7 +3,8 @@
 * **Requests ClickHouse maps** (:class:`~collector.server_mapping.Envelope`) go in one insert
   into ``otlp_ingest``, whose partitions are bounded by the door's time window. When the
   server cannot map them, or refuses them for good, they are mapped here and go the way of
-  Arrow rows below.
+  Arrow rows below; when it then takes them, the mapping is what it refused, and every later
+  batch is mapped here.
 * **Partitions.** ``otel_traces`` and the tables its views fill are partitioned by day, and
   ClickHouse refuses an insert that touches more than ``max_partitions_per_insert_block``
   (100) partitions. A batch whose spans span more days is inserted in parts of at most
@@ -100,6 +101,9 @@ class Inserter:
         self._dead = dead_letters
         self._stop = stop
         self._on_state = on_state  # a reason it cannot progress, or None once it does
+        # False once ClickHouse refused to map rows it then took mapped here: the mapping
+        # itself is what it refuses, so every later batch is mapped here (until a restart).
+        self._server_maps = True
 
     def insert(self, items: Sequence[tuple[int, pa.Table | Envelope]], token: str) -> None:
         """Store the rows of spool records ``(seq, rows)`` once; raise :class:`Stopping`.
@@ -111,48 +115,61 @@ class Inserter:
         envelopes = [(seq, e) for seq, e in items if isinstance(e, Envelope) and e.rows]
         tables = [(seq, t) for seq, t in items if isinstance(t, pa.Table) and t.num_rows]
         if envelopes:
-            mapped = self._insert_envelopes(envelopes, f"{token}-pb" if tables else token)
-            if mapped:
-                self._insert_tables(mapped, f"{token}-py")
+            token_pb = f"{token}-pb" if tables else token
+            stored, refusal = self._insert_envelopes(envelopes, token_pb)
+            if not stored:
+                mapped = [(seq, e.table()) for seq, e in envelopes]
+                if self._insert_tables(mapped, f"{token}-py") and refusal is not None:
+                    self._server_maps = False
+                    log.warning(
+                        "ClickHouse refused to map %d span(s) (%s) and took them mapped by "
+                        "the collector: the collector maps every request itself from now on, "
+                        "until it restarts",
+                        sum(e.rows for _, e in envelopes),
+                        _first_line(refusal),
+                    )
         if tables:
             self._insert_tables(tables, token)
 
     def _insert_envelopes(
         self, envelopes: list[tuple[int, Envelope]], token: str
-    ) -> list[tuple[int, pa.Table]]:
-        """Insert for ClickHouse to map; what it cannot take, mapped here (else [])."""
+    ) -> tuple[bool, Exception | None]:
+        """Insert for ClickHouse to map: whether it stored them, and its refusal if it refused
+        them for good (None also when it cannot map at all)."""
         messages = b"".join(e.message() for _, e in envelopes)
         rows = sum(e.rows for _, e in envelopes)
 
         def insert(token: str, settings: dict[str, Any]) -> None:
-            store = self._store()
-            if not store.maps_protobuf:
+            if not self._server_maps or not self._store().maps_protobuf:
                 raise _CannotMap
-            store.insert_protobuf(messages, dedup_token=token, settings=settings)
+            self._store().insert_protobuf(messages, dedup_token=token, settings=settings)
 
         try:
             error = self._insert_retrying(insert, rows, token)
         except _CannotMap:
-            error = None
-        else:
-            if error is None:
-                return []
-            log.warning(
-                "ClickHouse refused %d span(s) it was to map (%s); mapping them here",
-                rows,
-                _first_line(error),
-            )
-        return [(seq, e.table()) for seq, e in envelopes]
+            return False, None
+        if error is None:
+            return True, None
+        log.warning(
+            "ClickHouse refused %d span(s) it was to map (%s); mapping them here",
+            rows,
+            _first_line(error),
+        )
+        return False, error
 
-    def _insert_tables(self, tables: Sequence[tuple[int, pa.Table]], token: str) -> None:
+    def _insert_tables(self, tables: Sequence[tuple[int, pa.Table]], token: str) -> bool:
+        """Insert Arrow rows; True when ClickHouse took every part as it was."""
         table = pa.concat_tables([t for _, t in tables])
         seqs = np.repeat([seq for seq, _ in tables], [t.num_rows for _, t in tables])
         parts = split_by_partition(table, seqs)
+        taken = True
         for index, part in enumerate(parts):
             part_token = token if len(parts) == 1 else f"{token}-p{index}"
             error = self._insert_retrying(self._arrow(part.table), part.table.num_rows, part_token)
             if error is not None:
+                taken = False
                 self._isolate(part, part_token, error)
+        return taken
 
     def _arrow(self, table: pa.Table) -> _Insert:
         def insert(token: str, settings: dict[str, Any]) -> None:

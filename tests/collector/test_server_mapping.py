@@ -214,3 +214,33 @@ def test_a_batch_of_both_kinds_is_stored_once_through_the_collector(
     assert stored(store) == stored(python_store)
     inserts = "agentflight_collector_insert_latency_seconds_count 2.0"  # one of each kind
     assert inserts in httpx.get(live.url + "/metrics").text
+
+
+def test_a_mapping_clickhouse_refuses_is_done_by_the_collector_from_then_on(
+    start_collector: Callable[..., LiveCollector], store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ClickHouse refuses every insert into ``otlp_ingest`` (its view, replaced by one that
+    throws, stands in for a server that cannot map), yet takes the rows mapped by the
+    collector: the first batch tries it, the later ones go straight to the collector's
+    mapping."""
+    store.command("DROP VIEW {db:Identifier}.otlp_ingest_mv")
+    store.command(
+        "CREATE MATERIALIZED VIEW {db:Identifier}.otlp_ingest_mv ENGINE = Null AS "
+        "SELECT throwIf(1, 'cannot map') AS refused FROM {db:Identifier}.otlp_ingest"
+    )
+    live = start_collector(batch_interval_ms=600_000, batch_rows=3)  # a batch per request
+
+    def noticed() -> int:
+        return sum("maps every request itself" in r.getMessage() for r in caplog.records)
+
+    with live.client() as http:
+        for i in range(3):
+            req = request([span(f"s{i}-{j}", start_ns=T0 + j) for j in range(3)])
+            response = http.post("/v1/traces", content=req.SerializeToString(), headers=PROTOBUF)
+            assert response.status_code == 200
+            wait_until(lambda i=i: count(store) == 3 * (i + 1), what=f"{3 * (i + 1)} rows")
+            wait_until(lambda: noticed() == 1, what="the collector to notice")
+    metrics = httpx.get(live.url + "/metrics").text
+    assert "agentflight_collector_insert_errors_total 1.0" in metrics  # the first batch only
+    assert "agentflight_collector_spans_dead_lettered_total 0.0" in metrics
+    assert noticed() == 1
