@@ -87,10 +87,6 @@ class StreamStats:
         self.model: str | None = None
         self.response_id: str | None = None
 
-    def count_empty(self) -> None:
-        """Account for a chunk without content (it is counted, not timed)."""
-        self.empty += 1
-
     def observe(self, chunk: Any) -> bool:
         """Account for a chunk that is not a ``str``; returns whether it carried content.
 

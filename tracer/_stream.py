@@ -31,10 +31,6 @@ ABANDONED: Final = "abandoned"
 _now = time.perf_counter_ns
 
 
-def _ignore(*_: object) -> None:
-    """Stands in for the timing calls in a stream that is not an LLM's."""
-
-
 class StreamOwner(Protocol):
     """The run a proxy reports to (see ``_run.Run``)."""
 
@@ -278,14 +274,10 @@ def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any,
     handled inline: a text chunk is timed here, any other goes straight to
     ``StreamStats.observe``; the chunks of other streams go through ``_Proxy._observe``.
     """
-    observe = state._observe
     stats = state._stats
-    llm = stats is not None
-    stamp: Callable[[int], None] = stats.times.append if stats is not None else _ignore
-    empty: Callable[[], None] = stats.count_empty if stats is not None else _ignore
-    observe_chunk = stats.observe if stats is not None else None
-    text0 = stats.text0 if stats is not None else None
-    now = _now
+    observe = state._observe
+    if stats is not None:  # an LLM stream: text chunks timed inline, the rest observed
+        stamp, now, text0, observe_chunk = stats.times.append, _now, stats.text0, stats.observe
     step = advance = inner.__next__
     while True:
         try:
@@ -296,21 +288,19 @@ def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any,
         except BaseException as exc:
             state._end(ERROR, exc)
             raise
-        kind = type(chunk)
-        if kind is str and llm:
+        if stats is None:
+            observe(chunk)
+        elif type(chunk) is str:
             if chunk:
                 stamp(now())
                 if text0 is not None:
                     text0.append(chunk)
             else:
-                empty()
-        elif observe_chunk is not None:
-            if observe_chunk(chunk):
-                stamp(now())
-            else:
-                empty()
+                stats.empty += 1
+        elif observe_chunk(chunk):
+            stamp(now())
         else:
-            observe(chunk)
+            stats.empty += 1
         try:
             sent = yield chunk
         except GeneratorExit:  # closed, or dropped unfinished
