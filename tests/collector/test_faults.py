@@ -178,21 +178,17 @@ def test_a_batch_inserted_but_not_checkpointed_is_replayed_once(
 
 
 class FirstBatchHangs:
-    """A store whose first insert hangs until released; that batch is never stored."""
+    """A store on which the insert of the first batch (spool record 0 alone, whichever
+    inserter gets to the store first) hangs until released; that batch is never stored."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self.hanging = threading.Event()
         self.release = threading.Event()
-        self._lock = threading.Lock()
-        self._token: str | None = None
 
     def _refuse(self, token: str) -> None:
-        with self._lock:
-            if self._token is None:
-                self._token = token
-                self.hanging.set()
-        if token == self._token:
+        if token.endswith("-0-0"):  # agentflight-<spool id>-<first seq>-<last seq>
+            self.hanging.set()
             self.release.wait(60)
             raise ConnectionResetError("the connection dropped before the insert")
 
