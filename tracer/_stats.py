@@ -95,7 +95,7 @@ class StreamStats:
         of subscripts. Every other chunk goes to ``_observe_other``, which leaves the same
         state for these (a property test holds the two to it).
         """
-        # The fields of a model are its ``__dict__`` (pydantic keeps them there): ``fields``.
+        # A model's fields are its ``__dict__`` (pydantic keeps them there), as ``fields`` reads.
         values: Any
         if type(chunk) is dict:
             values = chunk
@@ -150,7 +150,7 @@ class StreamStats:
         return self._observe_fields(get)
 
     def _identify(self, get: Callable[[str], Any]) -> None:
-        """The response model and id, from the first chunk whose model is a string."""
+        """Read the response model and id; called until a chunk's model is a string."""
         model, response_id = get("model"), get("id")
         if isinstance(model, str):
             self.model = model
