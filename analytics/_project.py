@@ -90,21 +90,15 @@ def project_calls(
     known = (models >= 0) & (models < len(ttft))
     coef = table[np.where(known, models, len(ttft))]
 
-    def latency(cp: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef[idx].T
-        first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
-        per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
-        return first + per_token * k[idx]
-
-    everything = np.arange(c.size)
-    base = latency(c, everything)
+    e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef.T
+    first = np.where(c > e1, a2 + b2 * c, a1 + b1 * c)
+    base = first + np.where(c > e3, a4 + b4 * c, a3 + b3 * c) * k
     added = np.zeros(c.size)
     converged = w <= 0  # untimed calls grow with nothing
     cp = m * c
     # On the line where the iteration starts (latency A + S c'), the fixed point is
     # c* = m c (W + A - base) / (W - m c S). With 0 <= m c S / W < 1 the iteration climbs to it
     # without leaving the line when c* is on that line too: take it directly.
-    e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef.T
     past_first, past_token = cp > e1, cp > e3
     slope = np.where(past_first, b2, b1) + np.where(past_token, b4, b3) * k
     level = np.where(past_first, a2, a1) + np.where(past_token, a4, a3) * k
@@ -128,18 +122,55 @@ def project_calls(
     with np.errstate(divide="ignore", invalid="ignore"):
         climbs = m * c * (w + level + slope * cp - base) / w > cp
     active = np.flatnonzero(~converged & ~(endless & (ratio >= 1) & climbs))
-    for _ in range(MAX_ITERATIONS):
-        if active.size == 0:
-            break
-        grow = latency(cp[active], active) - base[active]
-        nxt = m * c[active] * np.maximum(w[active] + grow, 0.0) / w[active]
-        done = np.abs(nxt - cp[active]) <= TOLERANCE * np.maximum(1.0, nxt)
-        ok = done & (nxt < CAPACITY)
-        added[active[ok]] = grow[ok]
-        converged[active[ok]] = True
-        cp[active] = np.minimum(nxt, CAPACITY * 10)
-        active = active[~ok & (nxt < CAPACITY * 10)]
+    state = (cp[active], m * c[active], w[active], k[active], base[active], coef[active].T)
+    _iterate(active, *state, added, converged)
     return np.where(converged, added, np.inf), converged
+
+
+def _iterate(
+    calls: np.ndarray,
+    cp: np.ndarray,
+    mc: np.ndarray,
+    w: np.ndarray,
+    k: np.ndarray,
+    base: np.ndarray,
+    coef: np.ndarray,
+    added: np.ndarray,
+    converged: np.ndarray,
+) -> None:
+    """The fixed-point iteration of ``calls`` (``cp`` their starting concurrency, ``mc``
+    ``m * c``, the rest theirs, ``coef`` their 10 law coefficients as rows); writes the
+    converged ones' ``added`` and ``converged``.
+
+    A call whose next value is the one it had two steps before alternates for ever (a step
+    depends on the previous value alone) and never converges: it stops there, as it would
+    after ``MAX_ITERATIONS``. The arrays are cut down to the calls still moving once half
+    have stopped, so that a step is a few operations on contiguous arrays.
+    """
+    e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef
+    before = np.full(cp.size, np.nan)
+    live = np.ones(cp.size, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):  # stopped calls may run off to inf
+        for _ in range(MAX_ITERATIONS):
+            first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
+            per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
+            grow = first + per_token * k - base
+            nxt = mc * np.maximum(w + grow, 0.0) / w
+            done = np.abs(nxt - cp) <= TOLERANCE * np.maximum(1.0, nxt)
+            ok = live & done & (nxt < CAPACITY)
+            added[calls[ok]] = grow[ok]
+            converged[calls[ok]] = True
+            live &= ~ok & (nxt < CAPACITY * 10) & (nxt != before)
+            before, cp = cp, nxt
+            moving = np.count_nonzero(live)
+            if moving == 0:
+                return
+            if 2 * moving <= live.size:
+                arrays = (calls, cp, before, mc, w, k, base, e1, a1, b1, a2, b2, e3, a3, b3, a4, b4)
+                calls, cp, before, mc, w, k, base, e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = (
+                    a[live] for a in arrays
+                )
+                live = np.ones(moving, dtype=bool)
 
 
 def run_critical_path(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -205,6 +205,48 @@ def test_a_law_past_its_production_edge_follows_the_load_test() -> None:
     assert ok.all() and added[0] > 0 and added[1] == 0 and added[2] == 0
 
 
+def test_decreasing_laws_damped_converge_and_alternating_are_past_capacity() -> None:
+    """On a decreasing law the iteration swings around its fixed point. Damped (m c S / W =
+    -0.95 here), it settles after about 300 steps; at -3 it hits zero concurrency and then
+    alternates between 0 and 50 for ever: past capacity, as the plain iteration finds."""
+    from analytics._fit import fit_line
+
+    x = np.arange(1, 21, dtype=float)
+    damped, alternating = Law(fit_line(x, 1000 - 47.5 * x)), Law(fit_line(x, 5000 - 150 * x))
+    c, w, k = np.array([10.0, 10.0]), np.array([1000.0, 1000.0]), np.array([0.0, 0.0])
+    laws, zero = [damped, alternating], [Law(None), Law(None)]
+    added, ok = project_calls(2.0, c, w, k, laws, zero, np.array([0, 1]))
+    assert ok.tolist() == [True, False]
+    # c' = 20 - 0.95 (c' - 10): c' = 29.5 / 1.95, 47.5 ms faster per unit of concurrency
+    assert added[0] == pytest.approx(-47.5 * (29.5 / 1.95 - 10), rel=1e-6)
+    assert added[1] == np.inf
+    for law, i in ((damped, 0), (alternating, 1)):
+        want, want_ok, _ = _iterated(2.0, c[:1], w[:1], k[:1], law, Law(None))
+        assert want_ok[0] == ok[i]
+        assert want[0] == pytest.approx(added[i], rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_each_call_is_projected_as_if_alone(seed: int) -> None:
+    """Calls that stop early (converged, alternating, past capacity) are left alone while the
+    others go on: a batch gives each call exactly what it gets on its own."""
+    from analytics._fit import fit_line
+
+    rng = np.random.default_rng(seed)
+    x = np.arange(1, 21, dtype=float)
+    laws = [Law(fit_line(x, 2000 + rng.uniform(-150, 40) * x)) for _ in range(4)]
+    tbt = [Law(fit_line(x, 20 + rng.uniform(-1, 1) * x)) for _ in range(4)]
+    n = 120
+    c, w = rng.uniform(1, 20, n), rng.uniform(200, 3000, n)
+    k, models = rng.integers(0, 50, n).astype(float), rng.integers(0, 4, n)
+    added, ok = project_calls(2.5, c, w, k, laws, tbt, models)
+    assert 0 < ok.sum() < n  # some settle, some do not
+    for i in range(n):
+        one = slice(i, i + 1)
+        alone, alone_ok = project_calls(2.5, c[one], w[one], k[one], laws, tbt, models[one])
+        assert (alone_ok[0], alone[0]) == (ok[i], added[i])
+
+
 def _iterated(
     m: float, c: np.ndarray, w: np.ndarray, k: np.ndarray, ttft: Law, tbt: Law
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
