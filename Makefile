@@ -56,10 +56,13 @@ $(BENCH_STAMP): pyproject.toml benchmarks/peers.txt benchmarks/peers-no-deps.txt
 	touch $(BENCH_STAMP)
 
 # Every benchmark, one table each; the tracer's beside its peers (from .venv-bench).
+# Each one's wall time follows its table, and the total (the goal: under 10 minutes) comes last.
 bench: install $(BENCH_STAMP)
-	set -e; for script in benchmarks/bench_*.py; do echo "== $$script"; \
+	set -e; all=$$(date +%s); for script in benchmarks/bench_*.py; do echo "== $$script"; \
+	  start=$$(date +%s); \
 	  if [ "$$script" = benchmarks/bench_tracer.py ]; then $(BENCH_VENV)/bin/python "$$script"; \
-	  else $(PY) "$$script"; fi; done
+	  else $(PY) "$$script"; fi; echo "== $$script took $$(( $$(date +%s) - start )) s"; done; \
+	echo "== every benchmark took $$(( $$(date +%s) - all )) s"
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache .benchmarks
