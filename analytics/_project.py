@@ -148,18 +148,23 @@ def _iterate(
     have stopped, so that a step is a few operations on contiguous arrays.
     """
     e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef
+    edges = bool(np.isfinite(e1).any() or np.isfinite(e3).any())  # else one line each
     before = np.full(cp.size, np.nan)
     live = np.ones(cp.size, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):  # stopped calls may run off to inf
         for _ in range(MAX_ITERATIONS):
-            first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
-            per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
+            if edges:
+                first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
+                per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
+            else:
+                first, per_token = a1 + b1 * cp, a3 + b3 * cp
             grow = first + per_token * k - base
             nxt = mc * np.maximum(w + grow, 0.0) / w
             done = np.abs(nxt - cp) <= TOLERANCE * np.maximum(1.0, nxt)
             ok = live & done & (nxt < CAPACITY)
-            added[calls[ok]] = grow[ok]
-            converged[calls[ok]] = True
+            if ok.any():
+                added[calls[ok]] = grow[ok]
+                converged[calls[ok]] = True
             live &= ~ok & (nxt < CAPACITY * 10) & (nxt != before)
             before, cp = cp, nxt
             moving = np.count_nonzero(live)
@@ -171,6 +176,7 @@ def _iterate(
                     a[live] for a in arrays
                 )
                 live = np.ones(moving, dtype=bool)
+                edges = bool(np.isfinite(e1).any() or np.isfinite(e3).any())
 
 
 def run_critical_path(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
