@@ -48,7 +48,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, Instrume
 from opentelemetry.trace import SpanKind
 
 import tracer
-from tracer import semconv
+from tracer import _gaps, semconv
 
 CALLS = int(os.environ.get("BENCH_CALLS", "3000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "9"))
@@ -379,6 +379,9 @@ def bench_calls() -> dict[str, float]:
 def bench_stream() -> None:
     """Each kind of chunk against a bare generator of the very same chunks: the traced
     contender is that generator function, decorated."""
+    import numpy  # noqa: F401  # loaded: long streams' TBT summaries go through it
+
+    default = _gaps.NUMPY_FROM
 
     def bare(n: int) -> Iterator[str]:
         for _ in range(n):
@@ -407,13 +410,22 @@ def bench_stream() -> None:
         producers["sdk"] = sdk_chunks
     except ImportError:
         pass
-    contenders: dict[str, Callable[[int], Any]] = {"bare": bare, "clock": clocked}
+    # Ours twice over: in this process, which has numpy loaded, and as in one without it
+    # (``_gaps.NUMPY_FROM`` set past any stream, so the TBT summary takes the standard library).
+    stdlib_only = 1 << 62
+    contenders: dict[str, tuple[Callable[[int], Any], int]] = {
+        "bare": (bare, default),
+        "clock": (clocked, default),
+    }
     for kind, producer in producers.items():
-        contenders[f"bare {kind}"] = producer
-        contenders[kind] = tracer.llm(model="gpt-4o-mini")(producer)
+        traced = tracer.llm(model="gpt-4o-mini")(producer)
+        contenders[f"bare {kind}"] = (producer, default)
+        contenders[kind] = (traced, default)
+        contenders[f"{kind} stdlib"] = (traced, stdlib_only)
 
-    def consume(gen: Callable[[int], Iterator[Any]], n: int) -> Callable[[], None]:
+    def consume(gen: Callable[[int], Iterator[Any]], n: int, numpy_from: int) -> Callable[[], None]:
         def run() -> None:
+            _gaps.NUMPY_FROM = numpy_from
             for _ in gen(n):
                 pass
 
@@ -422,9 +434,14 @@ def bench_stream() -> None:
     small, large = 200, 2000
     calls = max(CALLS // 100, 20)
 
-    def per_chunk(contenders: dict[str, Callable[[int], Any]]) -> dict[str, float]:
-        fns = {f"{k} {n}": consume(g, n) for k, g in contenders.items() for n in (small, large)}
+    def per_chunk(contenders: dict[str, tuple[Callable[[int], Any], int]]) -> dict[str, float]:
+        fns = {
+            f"{k} {n}": consume(g, n, numpy_from)
+            for k, (g, numpy_from) in contenders.items()
+            for n in (small, large)
+        }
         rounds = compare(fns, calls=calls)
+        _gaps.NUMPY_FROM = default
         out = {}
         for k in contenders:
             slopes = [
@@ -455,6 +472,8 @@ def bench_stream() -> None:
         ):
             label_ = f"@tracer.llm, {what}, capture {label} (goal <= {goal})"
             rows.append(row(label_, slopes, kind, f"bare {kind}"))
+            without = row("  the same, numpy not loaded", slopes, f"{kind} stdlib", f"bare {kind}")
+            rows.append(without)
         rows.append(row(f"  for scale: one time.perf_counter_ns() per chunk (capture {label})",
                         slopes, "clock", "bare"))  # fmt: skip
     tracer.configure(capture_content=False)
@@ -462,7 +481,8 @@ def bench_stream() -> None:
         label = f"{name}, text chunks, content off (no TBT recorded)"
         try:
             _, stream = setup(False)
-            slopes = per_chunk({"bare": bare, "clock": clocked, "peer": stream})
+            scale = {k: contenders[k] for k in ("bare", "clock")}
+            slopes = per_chunk({**scale, "peer": (stream, default)})
             rows.append(row(label, slopes, "peer", "bare"))
         except ImportError:
             rows.append([label, f"not installed ({dist})", ""])

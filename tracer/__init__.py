@@ -11,12 +11,12 @@ See docs/tracer.md for every function in use and docs/attributes.md for what spa
 """
 
 from ._decorators import agent, llm, route, skill
+from ._gaps import percentile
 from ._openai import instrument_openai, uninstrument_openai
 from ._replay import ReplayOverrides, replay_overrides
 from ._runtime import configure, dropped_spans, force_flush, shutdown
 from ._settings import Settings
 from ._span import SpanHandle, current_span
-from ._stats import percentile
 
 __all__ = [
     "ReplayOverrides",

@@ -7,27 +7,15 @@ summarised once, when the stream ends: never one span event per chunk.
 
 from __future__ import annotations
 
-import itertools
-import math
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
 from . import semconv
-from ._histogram import tbt_histogram
+from ._gaps import gap_summary
 from ._messages import Message, fields, output_message
 from ._response import usage_attributes
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q``-quantile, ``q`` in ``[0, 1]``, of non-empty sorted data: linear interpolation
-    between closest ranks (numpy's default). agentflight's one percentile rule."""
-    position = (len(sorted_values) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
 def timing_attributes(start_ns: int, times: list[int], chunks: int) -> dict[str, AttributeValue]:
@@ -41,15 +29,12 @@ def timing_attributes(start_ns: int, times: list[int], chunks: int) -> dict[str,
         return attributes
     attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (times[0] - start_ns) / 1e9
     if len(times) > 1:
-        # Integer nanosecond gaps, computed and sorted in C: this runs once per stream but
-        # over every chunk, so it counts in the per-chunk overhead.
-        gaps = list(map(operator.sub, itertools.islice(times, 1, None), times))
-        gaps.sort()
-        attributes[semconv.LLM_TBT_MEAN_MS] = (times[-1] - times[0]) / len(gaps) / 1e6
-        attributes[semconv.LLM_TBT_P50_MS] = percentile(gaps, 0.50) / 1e6
-        attributes[semconv.LLM_TBT_P95_MS] = percentile(gaps, 0.95) / 1e6
-        attributes[semconv.LLM_TBT_MAX_MS] = gaps[-1] / 1e6
-        attributes[semconv.LLM_TBT_HISTOGRAM] = tbt_histogram(gaps)
+        p50, p95, largest, histogram = gap_summary(times)
+        attributes[semconv.LLM_TBT_MEAN_MS] = (times[-1] - times[0]) / (len(times) - 1) / 1e6
+        attributes[semconv.LLM_TBT_P50_MS] = p50 / 1e6
+        attributes[semconv.LLM_TBT_P95_MS] = p95 / 1e6
+        attributes[semconv.LLM_TBT_MAX_MS] = largest / 1e6
+        attributes[semconv.LLM_TBT_HISTOGRAM] = histogram
     return attributes
 
 

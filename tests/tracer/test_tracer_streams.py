@@ -17,7 +17,8 @@ from opentelemetry.trace import StatusCode
 
 import tracer
 from tracer import _run, _stream, semconv
-from tracer._stats import StreamStats, percentile, timing_attributes
+from tracer._gaps import percentile
+from tracer._stats import StreamStats, timing_attributes
 from tracer.testing import CapturedSpans
 from tracer.testing import attributes as attrs
 
