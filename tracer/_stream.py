@@ -136,27 +136,14 @@ class SyncStream(_Proxy):
         self._ctx.run(otel_context.attach, owner.context)
         self._done = False
 
-    def __iter__(self) -> SyncStream:
-        return self
+    def __iter__(self) -> Generator[Any, Any, Any]:
+        """A driver generator (``_drive``), so that a ``for`` loop costs no Python method call
+        per chunk. It shares this proxy's state; one left unfinished (``break``) lets go of
+        nothing, and the next loop, or ``next()``, goes on where it stopped."""
+        return _drive(self, self._ctx.run, self._inner, self._next, owns_inner=False)
 
     def __next__(self) -> Any:
-        try:
-            chunk = self._ctx.run(self._next)
-        except StopIteration:
-            self._end(DONE)
-            raise
-        except BaseException as exc:
-            self._end(ERROR, exc)
-            raise
-        # The hot path, inlined: ``_observe`` for LLM streams of text.
-        stats = self._stats
-        if stats is not None and type(chunk) is str and chunk:
-            stats.times.append(_now())
-            if stats.text0 is not None:
-                stats.text0.append(chunk)
-        else:
-            self._observe(chunk)
-        return chunk
+        return self._step(self._next)
 
     def _step(self, method: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -221,7 +208,7 @@ class GeneratorStream:
         ctx = contextvars.copy_context()
         ctx.run(otel_context.attach, owner.context)
         self._run = ctx.run
-        self._gen = _drive(state, ctx.run, inner)
+        self._gen = _drive(state, ctx.run, inner, inner.__next__)
         self._state = state
         state._done = False
 
@@ -266,9 +253,17 @@ class GeneratorStream:
         return f"<agentflight stream proxy of {self._state._inner!r}>"
 
 
-def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any, Any, Any]:
-    """The steps of a ``GeneratorStream``: each one runs in the proxy's context and is
-    observed; ``send``/``throw``/``close`` go on to ``inner``.
+def _drive(
+    state: _Proxy,
+    run: Callable[..., Any],
+    inner: Any,
+    step: Callable[[], Any],
+    owns_inner: bool = True,
+) -> Generator[Any, Any, Any]:
+    """The steps of a proxy (``step`` is ``inner``'s ``__next__``): each one runs in the
+    proxy's context and is observed; ``send``/``throw`` go on to ``inner``. When the driver
+    is closed, or dropped unfinished, it closes ``inner`` and ends the span ``abandoned`` if
+    it ``owns_inner`` (``GeneratorStream``); else the proxy does that (``SyncStream``).
 
     This loop is the per-chunk cost of every traced stream, so an LLM stream's chunks are
     handled inline: a text chunk is timed here, any other goes straight to
@@ -278,7 +273,7 @@ def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any,
     observe = state._observe
     if stats is not None:  # an LLM stream: text chunks timed inline, the rest observed
         stamp, now, text0, observe_chunk = stats.times.append, _now, stats.text0, stats.observe
-    step = advance = inner.__next__
+    advance = step
     while True:
         try:
             chunk = run(advance)
@@ -304,6 +299,8 @@ def _drive(state: _Proxy, run: Callable[..., Any], inner: Any) -> Generator[Any,
         try:
             sent = yield chunk
         except GeneratorExit:  # closed, or dropped unfinished
+            if not owns_inner:
+                return None
             try:
                 run(inner.close)
             except BaseException as exc:

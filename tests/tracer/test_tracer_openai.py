@@ -346,6 +346,37 @@ def test_an_openai_stream_abandoned_mid_way(
     ]
 
 
+def test_loops_over_an_openai_stream_go_on_where_the_last_stopped(
+    instrumented: None,
+    local_client: openai.OpenAI,
+    openai_server: tuple[str, Any],
+    spans: CapturedSpans,
+) -> None:
+    _, script = openai_server
+    script.texts = ["one", "two", "three", "four"]
+    stream = local_client.chat.completions.create(model="sim", messages=JOKE, stream=True)
+
+    def text(chunk: Any) -> str:
+        return chunk.choices[0].delta.content or "" if chunk.choices else ""
+
+    texts = []
+    for chunk in stream:  # role, one, two
+        texts.append(text(chunk))
+        if texts[-1] == "two":
+            break
+    assert spans.spans == ()  # a loop left is not a stream abandoned
+    texts.append(text(next(stream)))  # three
+    texts += [text(chunk) for chunk in stream]  # four, finish
+    assert "".join(texts) == "onetwothreefour"
+    assert list(stream) == []
+    (span,) = spans.spans
+    span_attributes = attrs(span)
+    assert semconv.WASTE_CAUSE not in span_attributes
+    assert span_attributes[semconv.LLM_CHUNK_COUNT] == 6
+    assert span_attributes[semconv.LLM_TBT_COUNT] == 3
+    assert span_attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+
+
 def test_an_llm_function_returning_an_openai_stream(
     instrumented: None, local_client: openai.OpenAI, spans: CapturedSpans
 ) -> None:
