@@ -325,15 +325,20 @@ def test_ttft_and_tbt_from_a_streaming_server(
     assert span_attributes[semconv.GEN_AI_RESPONSE_MODEL] == "sim-model-001"
 
 
-def test_an_openai_stream_abandoned_mid_way(
-    instrumented: None,
-    local_client: openai.OpenAI,
-    openai_server: tuple[str, Any],
-    spans: CapturedSpans,
-) -> None:
+@pytest.fixture
+def one_to_four(
+    instrumented: None, local_client: openai.OpenAI, openai_server: tuple[str, Any]
+) -> openai.OpenAI:
+    """The instrumented local client, its server streaming the texts "one" to "four"."""
     _, script = openai_server
     script.texts = ["one", "two", "three", "four"]
-    with local_client.chat.completions.create(model="sim", messages=JOKE, stream=True) as stream:
+    return local_client
+
+
+def test_an_openai_stream_abandoned_mid_way(
+    one_to_four: openai.OpenAI, spans: CapturedSpans
+) -> None:
+    with one_to_four.chat.completions.create(model="sim", messages=JOKE, stream=True) as stream:
         for chunk in stream:
             if chunk.choices and chunk.choices[0].delta.content == "two":
                 break
@@ -347,14 +352,9 @@ def test_an_openai_stream_abandoned_mid_way(
 
 
 def test_loops_over_an_openai_stream_go_on_where_the_last_stopped(
-    instrumented: None,
-    local_client: openai.OpenAI,
-    openai_server: tuple[str, Any],
-    spans: CapturedSpans,
+    one_to_four: openai.OpenAI, spans: CapturedSpans
 ) -> None:
-    _, script = openai_server
-    script.texts = ["one", "two", "three", "four"]
-    stream = local_client.chat.completions.create(model="sim", messages=JOKE, stream=True)
+    stream = one_to_four.chat.completions.create(model="sim", messages=JOKE, stream=True)
 
     def text(chunk: Any) -> str:
         return chunk.choices[0].delta.content or "" if chunk.choices else ""
