@@ -7,7 +7,6 @@ import logging
 import os
 import socket
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -133,39 +132,38 @@ def test_the_callers_thread_never_touches_the_network(
     monkeypatch.setattr(socket.socket, "connect", spy)
     tracer.configure(endpoint=dead_endpoint, export_timeout_ms=300, max_queue_size=8)
     caller = threading.current_thread().name
-    started = time.perf_counter()
     for _ in range(50):
-        exported("q")
-    elapsed = time.perf_counter() - started
+        exported("q")  # 100 spans
     assert caller not in connecting_threads
-    assert elapsed < 2.0  # 100 spans; no call waited on the dead collector
     tracer.force_flush(timeout_ms=1000)
     assert connecting_threads, "the background exporter did try to connect"
     assert caller not in connecting_threads
 
 
+# The hung collector never answers, and the export's own timeout (10 minutes) outlasts the
+# test's (60 s): a flush or shutdown that waited for the export would fail the test. One that
+# returns, unfinished, returned on its own bound; no wall-clock limit is asserted.
+HUNG_EXPORT_MS = 600_000
+
+
 def test_shutdown_is_bounded_when_the_collector_hangs(
     otel_globals: None, blackhole_endpoint: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tracer.configure(endpoint=blackhole_endpoint, export_timeout_ms=30_000, shutdown_timeout_ms=300)
+    tracer.configure(
+        endpoint=blackhole_endpoint, export_timeout_ms=HUNG_EXPORT_MS, shutdown_timeout_ms=300
+    )
     exported("q")
-    started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="agentflight.tracer"):
         finished = tracer.shutdown()
-    assert time.monotonic() - started < 2.0
     assert finished is False
     assert "pending spans are lost" in caplog.text
-    flush_started = time.monotonic()
     assert tracer.force_flush(timeout_ms=200) is False  # shut down: nothing more is sent
-    assert time.monotonic() - flush_started < 1.0
 
 
 def test_force_flush_is_bounded_too(otel_globals: None, blackhole_endpoint: str) -> None:
-    tracer.configure(endpoint=blackhole_endpoint, export_timeout_ms=30_000)
+    tracer.configure(endpoint=blackhole_endpoint, export_timeout_ms=HUNG_EXPORT_MS)
     exported("q")
-    started = time.monotonic()
     assert tracer.force_flush(timeout_ms=300) is False
-    assert time.monotonic() - started < 2.0
     tracer.shutdown(timeout_ms=300)
 
 

@@ -24,11 +24,16 @@ from tracer.testing import attributes as attrs
 pytestmark = pytest.mark.timeout(60)
 
 CASSETTES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "openai-cassettes"
+# vcrpy patches HTTP libraries process-wide. It patches only the OpenAI SDK's here: a
+# urllib3 request on another thread (an export still retrying from an earlier test) opens
+# vcrpy's "real connection" window, which can unpatch a live cassette or leave its patch
+# behind for the tests that follow.
 replay = vcr.VCR(
     cassette_library_dir=str(CASSETTES),
     record_mode="none",
     filter_headers=["authorization", "api-key", "openai-organization"],
     match_on=["method", "scheme", "host", "port", "path"],
+    skip_patchers=["httplib", "requests", "boto3", "urllib3", "httplib2", "tornado", "aiohttp"],
 )
 JOKE = [{"role": "user", "content": "Tell me a joke about opentelemetry"}]
 
