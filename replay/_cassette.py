@@ -1,9 +1,16 @@
-"""``--cassette DIR``: vcrpy cassettes for the HTTP a replay makes (the target model's answers,
-and whatever live skills call). The first replay records; later ones play back, offline.
+"""``--cassette DIR``: vcrpy cassettes for the HTTP a replay makes through httpx or aiohttp
+(the target model's answers through the OpenAI SDK, and what live skills call with those).
+The first replay records; later ones play back, offline.
 
 Record mode ``once``: a cassette that exists is only played back, and a request it does not
 hold is an error, never a live call. The collector (span export) and ClickHouse are never
 recorded: their requests go through as usual.
+
+vcrpy patches HTTP libraries process-wide, and lets a request it does not record through by
+unpatching them all, for a moment, process-wide. The exporter and ClickHouse talk through
+``requests`` and ``urllib3`` on other threads, so with those libraries patched, their
+requests would open such windows while replay threads call the model, and the model's
+answers would escape the cassette. Those libraries are left unpatched.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from ._errors import ReplayInputError
 __all__ = ["cassette_path", "use_cassette"]
 
 _SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization", "cookie"]
+# Libraries vcrpy leaves alone: the exporter's and ClickHouse's, and what they stand on.
+_UNPATCHED = ["httplib", "requests", "urllib3", "boto3", "httplib2"]
 
 
 def cassette_path(directory: Path, name: str) -> Path:
@@ -59,6 +68,7 @@ def use_cassette(path: Path | None, passthrough: Iterable[str]) -> Iterator[None
         filter_headers=_SECRET_HEADERS,
         before_record_request=keep,
         decode_compressed_response=True,
+        skip_patchers=_UNPATCHED,
     )
     with recorder.use_cassette(str(path)):
         yield

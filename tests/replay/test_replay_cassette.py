@@ -3,11 +3,19 @@ live; later replays play them back with the target (and the skill's service) sto
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import httpx
+import requests
 import yaml
 
 import loadtest
+from replay._cassette import use_cassette
 from tests.replay.conftest import PROFILE, SIM_SEED, Recorded, ReplayEnv
 
 
@@ -43,3 +51,57 @@ def test_a_cassette_records_then_plays_back_offline(
     # Without the cassette, the stopped target is an unreachable target.
     offline = replay_env.cli(trace_id, "--base-url", target)
     assert offline.returncode == 2 and "cannot reach the target" in offline.stderr
+
+
+class _Ok(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def _serving() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_passthrough_traffic_on_other_threads_lets_nothing_escape_the_cassette(
+    tmp_path: Path,
+) -> None:
+    """The exporter and ClickHouse talk through ``requests``/``urllib3`` on their own threads
+    while replay threads call the model; every model call must land in the cassette."""
+    path = tmp_path / "c.yaml"
+    calls = 300
+    with _serving() as model, _serving() as collector:
+        stop = threading.Event()
+
+        def export() -> None:
+            with requests.Session() as session:
+                while not stop.is_set():
+                    session.post(f"{collector}/v1/traces", data=b"spans")
+
+        exporters = [threading.Thread(target=export) for _ in range(2)]
+        with use_cassette(path, [collector]), httpx.Client() as client:
+            for thread in exporters:
+                thread.start()
+            try:
+                for i in range(calls):
+                    assert client.post(f"{model}/v1/chat/{i}", content=b"{}").status_code == 200
+            finally:
+                stop.set()
+                for thread in exporters:
+                    thread.join()
+    uris = [i["request"]["uri"] for i in yaml.safe_load(path.read_text())["interactions"]]
+    assert sorted(uris) == sorted(f"{model}/v1/chat/{i}" for i in range(calls))
