@@ -28,7 +28,8 @@ from ._errors import ReplayInputError
 __all__ = ["cassette_path", "use_cassette"]
 
 _SECRET_HEADERS = ["authorization", "api-key", "x-api-key", "openai-organization", "cookie"]
-# Libraries vcrpy leaves alone: the exporter's and ClickHouse's, and what they stand on.
+# Libraries vcrpy leaves alone: those whose stubs let a request through by unpatching every
+# library process-wide (``force_reset``), the exporter's and ClickHouse's among them.
 _UNPATCHED = ["httplib", "requests", "urllib3", "boto3", "httplib2"]
 
 
