@@ -63,8 +63,8 @@ def numpy_summary(np: Any, times: list[int]) -> tuple[float, float, int, str] | 
     """``gap_summary`` in C; ``None`` for times it could not take exactly (negative or past
     2**62 ns, a clock that went back, a gap of 2**53 ns or more): the standard library takes
     those."""
-    try:
-        stamps = np.array(times, dtype=np.int64)
+    try:  # fromiter with the count: a fifth cheaper than ``np.array`` on a list of ints
+        stamps = np.fromiter(times, dtype=np.int64, count=len(times))
     except OverflowError:
         return None
     if stamps.min() < 0 or stamps.max() >= _STAMPS:
