@@ -19,6 +19,7 @@ import uvicorn
 
 from collector.app import Collector, create_app
 from collector.config import CollectorSettings
+from collector.decoder import collect_cycles_less_often
 
 __all__ = ["bind", "run", "serve"]
 
@@ -117,6 +118,7 @@ def serve(
             "  auth: no API keys configured: accepting unauthenticated writes, "
             "on this loopback address only"
         )
+    collect_cycles_less_often()  # this process is the collector's own
     run(settings, sock, url, db)
     announce("agentflight collector stopped")
 

@@ -13,6 +13,7 @@ import httpx
 import psutil
 
 from collector import Store, embedded
+from collector.decoder import GC_THRESHOLDS
 from tests.collector.conftest import CollectorProcess, count, wait_until
 from tests.collector.otlp_builders import PROTOBUF, genai_request
 
@@ -28,6 +29,23 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "refusing to listen on 0.0.0.0 without API keys" in result.stderr
     assert "AGENTFLIGHT_API_KEYS" in result.stderr
+
+
+def test_serve_collects_cycles_less_often_in_its_own_process_only(tmp_path: Path) -> None:
+    # serve() up to uvicorn, in a fresh interpreter; importing the collector changes nothing.
+    code = (
+        "import gc\n"
+        "from collector import server\n"
+        "from collector.config import CollectorSettings\n"
+        "print('imported', *gc.get_threshold())\n"
+        "server.run = lambda *args, **kwargs: print('serving', *gc.get_threshold())\n"
+        f"server.serve(CollectorSettings(port=0, spool_dir={str(tmp_path)!r}), 'http://127.0.0.1:9')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("import", "serv"))]
+    assert lines == ["imported 700 10 10", "serving " + " ".join(map(str, GC_THRESHOLDS))]
 
 
 def test_one_spool_directory_one_collector(store: Store, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -20,6 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from collector import Store
+from collector.decoder import GC_THRESHOLDS
 from tests.collector.conftest import LiveCollector, all_stored, count, wait_until
 from tests.collector.otlp_builders import JSON, PROTOBUF, genai_request, request, span
 
@@ -269,3 +271,5 @@ def test_decoding_in_worker_processes(start_collector: Start, store: Store) -> N
     assert ok.status_code == 200
     assert (bad.status_code, "malformed protobuf" in status_of(bad)) == (400, True)
     wait_until(lambda: all_stored(store, trace, 30), what="30 rows decoded by a worker")
+    worker = live.collector.decoder._executor.submit(gc.get_threshold)
+    assert worker.result(timeout=60) == GC_THRESHOLDS
