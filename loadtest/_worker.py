@@ -67,6 +67,17 @@ class _Channel:
         self._out.flush()
 
 
+def _users_by_stage(runner: Runner, attribute: str) -> Counter[int]:
+    """How many of the runner's users have ``attribute`` (a stage index) set, by stage."""
+    counts: Counter[int] = Counter()
+    for greenlet in list(runner.user_greenlets):
+        user = greenlet.args[0] if greenlet.args else None
+        stage = getattr(user, attribute, None)
+        if stage is not None:
+            counts[stage] += 1
+    return counts
+
+
 def _user_class(plan: GatePlan) -> type[OpenAIChatUser]:
     options = plan.options
     arrivals = plan.schedule is not None or (
@@ -121,13 +132,13 @@ class _Run:
             self.stats[result.stage].add(result, conforming=conforming)
 
     def inflight(self, runner: Runner) -> Counter[int]:
-        counts: Counter[int] = Counter()
-        for greenlet in list(runner.user_greenlets):
-            user = greenlet.args[0] if greenlet.args else None
-            stage = getattr(user, "inflight_stage", None)
-            if stage is not None:
-                counts[stage] += 1
-        return counts
+        """Requests in flight, by stage."""
+        return _users_by_stage(runner, "inflight_stage")
+
+    def claimed(self, runner: Runner) -> Counter[int]:
+        """A trace's arrivals claimed by users who wait to send them, by stage. A stage ends
+        at its last arrival's due time; a user woken late must still count in it."""
+        return _users_by_stage(runner, "claimed_stage")
 
     def _closed(self, index: int) -> bool:
         if self.stats[index].ended_at is None:
@@ -216,7 +227,8 @@ class _Run:
             while position < len(order) and self._closed(order[position]):
                 done = order[position]
                 ended = self.stats[done].ended_at or now
-                if inflight.get(done) and now < ended + self.plan.timeout_s + DRAIN_GRACE_S:
+                owed = inflight.get(done) or self.claimed(runner).get(done)
+                if owed and now < ended + self.plan.timeout_s + DRAIN_GRACE_S:
                     break
                 position += 1
                 if not self.evaluate(done)["passed"]:

@@ -84,6 +84,8 @@ class _MeasuredUser(User):
         super().__init__(environment)
         self.inflight_stage: int | None = None
         """The stage of the request in flight, or ``None`` between requests."""
+        self.claimed_stage: int | None = None
+        """The stage of a trace's arrival this user claimed and waits to send, else ``None``."""
         self._http = HttpStream(self.host or "", self.timeout)
 
     def on_stop(self) -> None:
@@ -275,8 +277,12 @@ class TraceChatUser(OpenAIChatUser):
         if arrival is None:
             gevent.sleep(0.5)
             return
-        if not self._wait_until_due(shape, schedule, arrival.due_s):
-            return
+        self.claimed_stage = arrival.stage  # its stage is not over until this one is sent
+        try:
+            if not self._wait_until_due(shape, schedule, arrival.due_s):
+                return
+        finally:
+            self.claimed_stage = None  # from here to the request, nothing yields
         messages = arrival.messages or [
             {"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}
         ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 
 from loadtest import Capacity, GateOptions, InputError, predict, read_trace
 from loadtest._trace import ArrivalSchedule
-from tests.loadtest.conftest import GateRun, OtlpReceiver, Simulator
+from tests.loadtest.conftest import GateRun, OtlpReceiver, Simulator, child_env
 from tracer import semconv
 
 RAMP = {
@@ -194,6 +197,46 @@ def test_a_trace_replay_sends_each_row_with_its_token_counts(
     assert sorted((r["prompt_tokens"], r["completion_tokens"]) for r in served) == sorted(
         (row.prompt_tokens, row.output_tokens) for row in read_trace(trace)
     )
+
+
+# The gate's worker, with the user who sends a trace's last arrival waking a second late.
+LATE_LAST_ARRIVAL = """
+import sys
+import gevent
+from loadtest import _worker, users
+
+on_time = users.TraceChatUser._wait_until_due
+
+def late(shape, schedule, due_s):
+    due = on_time(shape, schedule, due_s)
+    if due_s == schedule.arrivals[-1].due_s:
+        gevent.sleep(1.0)  # a busy machine: past the end of the arrival's stage
+    return due
+
+users.TraceChatUser._wait_until_due = staticmethod(late)
+sys.exit(_worker.main())
+"""
+
+
+def test_an_arrival_sent_late_still_counts_in_its_stage(sim: Simulator, tmp_path: Path) -> None:
+    trace = tmp_path / "trace.csv"
+    rows = "".join(f"{i / 10},{20 + i},3\n" for i in range(20))
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n" + rows)
+    options = GateOptions(
+        target=sim.url, model="late", shape="trace", trace_csv=str(trace), slo=LOOSE, timeout="5s"
+    )
+    since = sim.last_seq()
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_LAST_ARRIVAL],
+        input=json.dumps({"options": options.to_json()}),
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=child_env(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    (report,) = [event["report"] for event in events if event["event"] == "done"]
+    assert [stage["requests"] for stage in report["stages"]] == [20]
+    served = [r for r in sim.records(since) if r["model"] == "late"]
+    assert sorted(r["prompt_tokens"] for r in served) == list(range(20, 40))
 
 
 def test_an_unreachable_target_is_one_line(run_gate: Callable[..., GateRun]) -> None:
