@@ -136,8 +136,9 @@ class _Run:
         return _users_by_stage(runner, "inflight_stage")
 
     def claimed(self, runner: Runner) -> Counter[int]:
-        """A trace's arrivals claimed by users who wait to send them, by stage. A stage ends
-        at its last arrival's due time; a user woken late must still count in it."""
+        """A trace's arrivals claimed by users and not yet over (waiting to be sent, or in
+        flight), by stage. A stage ends at its last arrival's due time; a user woken late must
+        still count in it."""
         return _users_by_stage(runner, "claimed_stage")
 
     def _closed(self, index: int) -> bool:

@@ -85,7 +85,7 @@ class _MeasuredUser(User):
         self.inflight_stage: int | None = None
         """The stage of the request in flight, or ``None`` between requests."""
         self.claimed_stage: int | None = None
-        """The stage of a trace's arrival this user claimed and waits to send, else ``None``."""
+        """The stage of a trace's arrival this user claimed, until its request is over."""
         self._http = HttpStream(self.host or "", self.timeout)
 
     def on_stop(self) -> None:
@@ -277,22 +277,22 @@ class TraceChatUser(OpenAIChatUser):
         if arrival is None:
             gevent.sleep(0.5)
             return
-        self.claimed_stage = arrival.stage  # its stage is not over until this one is sent
+        self.claimed_stage = arrival.stage  # its stage is not over until this request is
         try:
             if not self._wait_until_due(shape, schedule, arrival.due_s):
                 return
+            messages = arrival.messages or [
+                {"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}
+            ]
+            self.chat_completion(
+                messages,
+                max_tokens=arrival.output_tokens or None,
+                stage=arrival.stage,
+                model=arrival.model,
+                stream=arrival.stream,
+            )
         finally:
-            self.claimed_stage = None  # from here to the request, nothing yields
-        messages = arrival.messages or [
-            {"role": "user", "content": synthetic_prompt(arrival.prompt_tokens)}
-        ]
-        self.chat_completion(
-            messages,
-            max_tokens=arrival.output_tokens or None,
-            stage=arrival.stage,
-            model=arrival.model,
-            stream=arrival.stream,
-        )
+            self.claimed_stage = None
 
     @staticmethod
     def _wait_until_due(shape: Any, schedule: Any, due_s: float) -> bool:
