@@ -66,6 +66,13 @@ class Law:
         return (edge, prod.intercept, prod.slope, beyond, test.slope)
 
 
+def _two_lines(
+    x: np.ndarray, edge: np.ndarray, a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray
+) -> np.ndarray:
+    """A law of :meth:`Law.pieces` at ``x``: ``a1 + b1 x`` up to ``edge``, ``a2 + b2 x`` beyond."""
+    return np.where(x > edge, a2 + b2 * x, a1 + b1 * x)
+
+
 def project_calls(
     m: float,
     concurrency: np.ndarray,
@@ -91,8 +98,7 @@ def project_calls(
     coef = table[np.where(known, models, len(ttft))]
 
     e1, a1, b1, a2, b2, e3, a3, b3, a4, b4 = coef.T
-    first = np.where(c > e1, a2 + b2 * c, a1 + b1 * c)
-    base = first + np.where(c > e3, a4 + b4 * c, a3 + b3 * c) * k
+    base = _two_lines(c, e1, a1, b1, a2, b2) + _two_lines(c, e3, a3, b3, a4, b4) * k
     added = np.zeros(c.size)
     converged = w <= 0  # untimed calls grow with nothing
     cp = m * c
@@ -154,8 +160,8 @@ def _iterate(
     with np.errstate(over="ignore", invalid="ignore"):  # stopped calls may run off to inf
         for _ in range(MAX_ITERATIONS):
             if edges:
-                first = np.where(cp > e1, a2 + b2 * cp, a1 + b1 * cp)
-                per_token = np.where(cp > e3, a4 + b4 * cp, a3 + b3 * cp)
+                first = _two_lines(cp, e1, a1, b1, a2, b2)
+                per_token = _two_lines(cp, e3, a3, b3, a4, b4)
             else:
                 first, per_token = a1 + b1 * cp, a3 + b3 * cp
             grow = first + per_token * k - base
