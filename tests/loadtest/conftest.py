@@ -15,8 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tests.collector.conftest import start_collector
 from tests.conftest import REPO_ROOT
+from tests.http_server import QuietHandler, serving
 
 __all__ = ["start_collector"]  # the collector tests' fixture: a real collector, on `store`
 
@@ -125,42 +125,12 @@ def simulator_factory(
         stop(simulator.process)
 
 
+@dataclass
 class OtlpReceiver:
     """A stand-in OTLP/HTTP collector on loopback that keeps every span it is sent."""
 
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                request = ExportTraceServiceRequest.FromString(body)
-                for resource in request.resource_spans:
-                    for scope in resource.scope_spans:
-                        for span in scope.spans:
-                            attributes = {a.key: _value(a.value) for a in span.attributes}
-                            receiver.spans.append({"name": span.name, **attributes})
-                reply = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    endpoint: str = ""
+    spans: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _value(value: AnyValue) -> Any:
@@ -173,8 +143,27 @@ def _value(value: AnyValue) -> Any:
 @pytest.fixture
 def otlp_receiver() -> Iterator[OtlpReceiver]:
     receiver = OtlpReceiver()
-    yield receiver
-    receiver.close()
+
+    class Handler(QuietHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["content-length"]))
+            if self.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    for span in scope.spans:
+                        attributes = {a.key: _value(a.value) for a in span.attributes}
+                        receiver.spans.append({"name": span.name, **attributes})
+            reply = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    with serving(Handler) as receiver.endpoint:
+        yield receiver
 
 
 @dataclass

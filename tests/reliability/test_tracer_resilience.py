@@ -14,45 +14,29 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.http_server import QuietHandler, serving
 from tests.reliability.harness import Row, scale
 
 HANG_S = 30.0
 
 
-class _Hanging(BaseHTTPRequestHandler):
+class _Hanging(QuietHandler):
     def do_POST(self) -> None:
         threading.Event().wait(HANG_S)  # a collector that never answers in time
         self.send_response(200)
         self.end_headers()
 
-    def log_message(self, *args: object) -> None:
-        pass
 
-
-class _Failing(BaseHTTPRequestHandler):
+class _Failing(QuietHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         self.rfile.read(length)
         self.send_response(500)
         self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def _closed_port() -> str:
@@ -67,7 +51,7 @@ def collector(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
         yield request.param, _closed_port()
     else:
         handler = _Hanging if request.param == "hanging" else _Failing
-        for url in _serve(handler):
+        with serving(handler) as url:
             yield request.param, url
 
 

@@ -4,11 +4,7 @@ live; later replays play them back with the target (and the skill's service) sto
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import requests
@@ -16,6 +12,7 @@ import yaml
 
 import loadtest
 from replay._cassette import use_cassette
+from tests.http_server import QuietHandler, serving
 from tests.replay.conftest import PROFILE, SIM_SEED, Recorded, ReplayEnv
 
 
@@ -53,28 +50,13 @@ def test_a_cassette_records_then_plays_back_offline(
     assert offline.returncode == 2 and "cannot reach the target" in offline.stderr
 
 
-class _Ok(BaseHTTPRequestHandler):
+class _Ok(QuietHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         self.send_response(200)
         self.send_header("content-length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextmanager
-def _serving() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_passthrough_traffic_on_other_threads_lets_nothing_escape_the_cassette(
@@ -84,7 +66,7 @@ def test_passthrough_traffic_on_other_threads_lets_nothing_escape_the_cassette(
     while replay threads call the model; every model call must land in the cassette."""
     path = tmp_path / "c.yaml"
     calls = 300
-    with _serving() as model, _serving() as collector:
+    with serving(_Ok) as model, serving(_Ok) as collector:
         stop = threading.Event()
 
         def export() -> None:

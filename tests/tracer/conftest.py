@@ -12,12 +12,10 @@ import gc
 import gzip
 import json
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -31,6 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util._once import Once
 
+from tests.http_server import QuietHandler, serving
 from tracer import _runtime
 from tracer._inflight import INFLIGHT
 from tracer._runtime import STATE
@@ -108,22 +107,6 @@ def otel_globals() -> Iterator[None]:
 
 
 # --- local HTTP servers -------------------------------------------------------------------
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients may hang up early
-            super().handle_error(request, client_address)
-
-
-def _serve(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
-    server = _Server(("127.0.0.1", 0), handler)
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="test-http", daemon=True
-    ).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
-
-
 def _any_value(value: AnyValue) -> Any:
     kind = value.WhichOneof("value")
     if kind == "array_value":
@@ -168,7 +151,7 @@ class OtlpReceiver:
 def otlp_receiver() -> Iterator[OtlpReceiver]:
     receiver = OtlpReceiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             if self.headers.get("Content-Encoding") == "gzip":
@@ -184,13 +167,8 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
             self.end_headers()
             self.wfile.write(payload)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server, receiver.url = _serve(Handler)
-    yield receiver
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as receiver.url:
+        yield receiver
 
 
 @pytest.fixture
@@ -246,7 +224,7 @@ def openai_server() -> Iterator[tuple[str, StreamScript]]:
     """An OpenAI-compatible ``/v1/chat/completions`` that streams with controlled sleeps."""
     script = StreamScript()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:
@@ -277,10 +255,5 @@ def openai_server() -> Iterator[tuple[str, StreamScript]]:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server, url = _serve(Handler)
-    yield f"{url}/v1", script
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield f"{url}/v1", script
