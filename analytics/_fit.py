@@ -10,16 +10,22 @@ has (stalls, retries). R² is ``1 - SS_res / SS_tot`` around that line.
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["MIN_POINTS", "LineFit", "fit_line"]
+__all__ = ["FIT_THREADS", "MIN_POINTS", "LineFit", "fit_line", "fit_many"]
 
 MIN_POINTS = 10
 """Fewer calls than this (or a single load level) give no fit."""
 CURVE_POINTS = 25
+FIT_THREADS = min(4, os.cpu_count() or 1)
+"""Fits run side by side on up to this many threads (:func:`fit_many`): most of a fit is
+numpy's work on its pairwise slopes, which releases the GIL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +109,13 @@ def fit_line(x: np.ndarray, y: np.ndarray) -> LineFit | None:
         y_median=float(np.median(y)),
         residuals=residuals,
     )
+
+
+def fit_many(points: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[LineFit | None]:
+    """:func:`fit_line` of each ``(x, y)``, in order, side by side on up to
+    :data:`FIT_THREADS` threads. With 1,000 points a fit builds some 500,000 pairwise slopes."""
+    threads = min(FIT_THREADS, len(points))
+    if threads <= 1:
+        return [fit_line(x, y) for x, y in points]
+    with ThreadPoolExecutor(threads, thread_name_prefix="agentflight-fit") as pool:
+        return list(pool.map(lambda xy: fit_line(*xy), points))

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from analytics._concurrency import LOOKBACK_S, concurrency_sql, domain, sweep_sql
 from analytics._filters import Filters, Window, scope, scope_params, window
-from analytics._fit import LineFit, fit_line
+from analytics._fit import LineFit, fit_many
 from analytics._measures import IS_LLM, MODEL, SAMPLE_KEY, frame
 from analytics._rollup import window_sums_sql
 from analytics._slo import SLO
@@ -233,17 +234,16 @@ def lines_from(sample: pl.DataFrame, max_points: int) -> dict[tuple[str, str, st
     kept = sample.sort("sample_key", "start_ns").group_by(
         "model", "loadtest_run_id", maintain_order=True
     )
-    lines: dict[tuple[str, str, str], LineFit] = {}
+    keys: list[tuple[str, str, str]] = []
+    points: list[tuple[np.ndarray, np.ndarray]] = []
     for (model, run), group in kept:
         group = group.head(max_points)
+        load = group["load"].cast(pl.Float64).to_numpy()
         for metric, column in (("ttft_ms", "ttft_ms"), ("tbt_ms", "tbt_mean_ms")):
-            fit = fit_line(
-                group["load"].cast(pl.Float64).to_numpy(),
-                group[column].cast(pl.Float64).to_numpy(),
-            )
-            if fit is not None:
-                lines[(str(model), str(run), metric)] = fit
-    return lines
+            keys.append((str(model), str(run), metric))
+            points.append((load, group[column].cast(pl.Float64).to_numpy()))
+    fits = fit_many(points)
+    return {key: fit for key, fit in zip(keys, fits, strict=True) if fit is not None}
 
 
 def _sizes(
