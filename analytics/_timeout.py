@@ -4,6 +4,7 @@ multiplier that breaks the p99 run, and where the slowest runs spend their time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,26 +139,35 @@ def fits_and_risk(
     """The fitted lines of ``fit_filters``' calls (as ``fit_lines``) and ``timeout_risk``
     of ``filters``, with one concurrency sweep for the fits' sample, the sample of the
     laws that re-time runs (the project's calls, when those differ) and the re-timed runs'
-    calls."""
+    calls. Queries that do not wait for one another's results run side by side: the fits'
+    sample sizes with the agents, then the sweep with the sampled runs and their skills."""
     mults = _multipliers(multipliers)
     laws_filters = law_filters(filters)
     same = laws_filters.describe() == (fit_filters or Filters()).describe()
-    plans = {"for_fit": fit_sample(store, win, fit_filters, FIT_POINTS, prefix="fit_")}
-    if not same:
-        plans["for_laws"] = fit_sample(store, win, laws_filters, FIT_POINTS, prefix="laws_")
-    sample = risk_sample(store, win, filters)
-    targets = {name: plan[0] if plan else "0" for name, plan in plans.items()}
-    targets["for_risk"] = sample.calls_where if sample else "0"
-    params = scope_params(win, filters)
-    for plan in plans.values():
-        params |= plan[1] if plan else {}
-    params |= sample.params if sample else {}
-    f = fit_filters or Filters()
-    calls = pl.DataFrame()
-    if any(cond != "0" for cond in targets.values()):
-        columns = list(dict.fromkeys([*FIT_FIELDS, *CALL_FIELDS]))
-        sweep = domain(Filters(loadtest_run=f.loadtest_run), all_sources=True)
-        calls = frame(store, sweep_sql(targets, columns, sweep), params)
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="agentflight-risk") as pool:
+        planned = {
+            "for_fit": pool.submit(fit_sample, store, win, fit_filters, FIT_POINTS, prefix="fit_")
+        }
+        if not same:
+            planned["for_laws"] = pool.submit(
+                fit_sample, store, win, laws_filters, FIT_POINTS, prefix="laws_"
+            )
+        plan = _risk_plan(store, win, filters)
+        waiting = None if plan is None else _sampled(store, plan, pool)
+        plans = {name: future.result() for name, future in planned.items()}
+        targets = {name: fit[0] if fit else "0" for name, fit in plans.items()}
+        targets["for_risk"] = plan.calls_where if plan else "0"
+        params = scope_params(win, filters)
+        for fit_plan in plans.values():
+            params |= fit_plan[1] if fit_plan else {}
+        params |= plan.params if plan else {}
+        f = fit_filters or Filters()
+        calls = pl.DataFrame()
+        if any(cond != "0" for cond in targets.values()):
+            columns = list(dict.fromkeys([*FIT_FIELDS, *CALL_FIELDS]))
+            sweep = domain(Filters(loadtest_run=f.loadtest_run), all_sources=True)
+            calls = frame(store, sweep_sql(targets, columns, sweep), params)
+        sample = None if waiting is None else waiting()
     lines = _fitted(calls, "for_fit")
     if sample is None:
         return lines, pl.DataFrame(schema=_schema(mults))
@@ -177,9 +187,19 @@ def law_filters(filters: Filters | None) -> Filters:
     return Filters(project=f.project, loadtest_run=f.loadtest_run, replay_run=f.replay_run)
 
 
-def risk_sample(store: Store, win: Window, filters: Filters | None) -> RiskSample | None:
-    """The agents with a deadline, a hash sample of their runs and those runs' skill calls;
-    None when no run has a deadline."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What selects a risk sample: the agents with a deadline, the queries of their sampled
+    runs and skill calls, the condition of those runs' LLM calls, and the parameters."""
+
+    agents: pl.DataFrame
+    runs_sql: str
+    skills_sql: str
+    calls_where: str
+    params: dict[str, Any]
+
+
+def _risk_plan(store: Store, win: Window, filters: Filters | None) -> _Plan | None:
     params = scope_params(win, filters)
     run_scope = scope(filters, model="trace")
     agents = frame(store, _AGENTS.format(scope=run_scope), params)
@@ -192,13 +212,33 @@ def risk_sample(store: Store, win: Window, filters: Filters | None) -> RiskSampl
     inner = law_filters(filters)
     runs_sql = _RUNS.format(scope=run_scope)
     in_runs = _IN_RUNS.format(runs=runs_sql)
-    return RiskSample(
+    return _Plan(
         agents=agents,
-        runs=frame(store, runs_sql, params),
-        skills=frame(store, _SKILLS.format(scope=scope(inner), in_runs=in_runs), params),
+        runs_sql=runs_sql,
+        skills_sql=_SKILLS.format(scope=scope(inner), in_runs=in_runs),
         calls_where=f"({scope(inner)}) AND {in_runs}",
         params=params,
     )
+
+
+def _sampled(store: Store, plan: _Plan, pool: ThreadPoolExecutor) -> Callable[[], RiskSample]:
+    """Starts the plan's two queries on ``pool``; the returned function waits for them."""
+    runs = pool.submit(frame, store, plan.runs_sql, plan.params)
+    skills = pool.submit(frame, store, plan.skills_sql, plan.params)
+    return lambda: RiskSample(
+        plan.agents, runs.result(), skills.result(), plan.calls_where, plan.params
+    )
+
+
+def risk_sample(store: Store, win: Window, filters: Filters | None) -> RiskSample | None:
+    """The agents with a deadline, a hash sample of their runs and those runs' skill calls;
+    None when no run has a deadline."""
+    plan = _risk_plan(store, win, filters)
+    if plan is None:
+        return None
+    runs = frame(store, plan.runs_sql, plan.params)
+    skills = frame(store, plan.skills_sql, plan.params)
+    return RiskSample(plan.agents, runs, skills, plan.calls_where, plan.params)
 
 
 def risk_frame(
