@@ -236,9 +236,8 @@ def risk_sample(store: Store, win: Window, filters: Filters | None) -> RiskSampl
     plan = _risk_plan(store, win, filters)
     if plan is None:
         return None
-    runs = frame(store, plan.runs_sql, plan.params)
-    skills = frame(store, plan.skills_sql, plan.params)
-    return RiskSample(plan.agents, runs, skills, plan.calls_where, plan.params)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="agentflight-risk") as pool:
+        return _sampled(store, plan, pool)()
 
 
 def risk_frame(
