@@ -9,15 +9,18 @@ In the same run, against the same server, the same spans are also stored two oth
 
 * a plain clickhouse-connect ``insert`` of pre-built rows (Python lists, as the exporter's
   columns) into another database, in batches of the collector's batch size (10,000 rows);
+* the same requests inserted straight into ``otlp_ingest`` as the collector's inserts send them
+  (10,000 spans each), for ClickHouse to parse and map: no HTTP, spool or door, so the
+  collector's ceiling on this machine;
 * a server-side ``INSERT INTO otel_traces SELECT * FROM`` a table already holding those rows,
   with the views attached: no client at all, the limit of this machine for these rows.
 
-The plain insert and the collector with OTLP protobuf take turns (``--rounds``, 2 by
-default): this machine's speed drifts between minutes, so each round's ratio compares
-neighbours, and the table gives the median. Then the collector runs with every request mapped
-in Python, and with a third of the requests as OTLP/JSON (hex ids, as the OTLP spec writes
-them). One table is printed: rates, ratios, the collector's CPU seconds per 10k spans and its
-peak RSS (with its children).
+The plain insert, the collector with OTLP protobuf and the straight inserts take turns
+(``--rounds``, 2 by default): this machine's speed drifts between minutes, so each round's
+ratios compare neighbours, and the table gives the medians. Then the collector runs with
+every request mapped in Python, and with a third of the requests as OTLP/JSON (hex ids, as
+the OTLP spec writes them). One table is printed: rates, ratios, the collector's CPU seconds
+per 10k spans and its peak RSS (with its children).
 
     .venv/bin/python benchmarks/bench_collector.py [--requests 100] [--clients 4] [--rounds 2]
 """
@@ -216,6 +219,29 @@ def plain_insert(url: str, rows: list[list[Any]], batch: int, concurrency: int =
     return len(rows) / elapsed
 
 
+def direct_insert(url: str, bodies: list[bytes], batch: int, concurrency: int = 1) -> float:
+    """spans/s of the requests inserted straight into ``otlp_ingest`` for ClickHouse to map
+    (as the collector's inserts send them, ``batch`` spans each): no HTTP, no spool, no door.
+    What ClickHouse's parsing and mapping cost: the collector's ceiling on this machine."""
+    from collector.server_mapping import Envelope
+
+    store = Store.connect(url, database=f"bench_direct_{concurrency}")
+    per_insert = max(batch // SPANS_PER_REQUEST, 1)
+    messages = [Envelope(b, None, SPANS_PER_REQUEST).message() for b in bodies]
+    inserts = [b"".join(messages[i : i + per_insert]) for i in range(0, len(messages), per_insert)]
+    store.insert_protobuf(inserts[0])  # warm-up, not timed
+    store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
+    store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(store.insert_protobuf, inserts))
+    elapsed = time.perf_counter() - started
+    spans = len(bodies) * SPANS_PER_REQUEST
+    assert count(store) == spans, (count(store), spans)
+    store.close()
+    return spans / elapsed
+
+
 def insert_formats(url: str, bodies: list[bytes], rows: list[list[Any]]) -> dict[str, float]:
     """rows/s of one 10k-row insert: column-oriented native (Python lists) vs Arrow."""
     from collector.otlp import decode_payload
@@ -333,7 +359,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients")
     parser.add_argument("--decode-processes", type=int, default=None)
     parser.add_argument(
-        "--rounds", type=int, default=2, help="plain insert and collector taking turns"
+        "--rounds", type=int, default=2, help="plain insert, collector, straight inserts in turn"
     )
     args = parser.parse_args()
     rnd = random.Random(7)
@@ -356,10 +382,12 @@ def main() -> None:
             formats = insert_formats(info.dsn, bodies[1:], rows)
             rounds = [
                 (plain_insert(info.dsn, rows, batch),
-                 collector_run(info.dsn, bodies, args.clients, env, f"bench_collector_{r}"))
+                 collector_run(info.dsn, bodies, args.clients, env, f"bench_collector_{r}"),
+                 direct_insert(info.dsn, bodies[1:], batch))
                 for r in range(max(args.rounds, 1))
             ]  # fmt: skip
             plain_2 = plain_insert(info.dsn, rows, batch, concurrency=2)
+            direct_2 = direct_insert(info.dsn, bodies[1:], batch, concurrency=2)
             limit = insert_select(info.dsn, rows)
             in_python = collector_run(
                 info.dsn, bodies, args.clients, {**env, "AGENTFLIGHT_SERVER_SIDE_MAPPING": "0"},
@@ -384,17 +412,22 @@ def main() -> None:
         f"{args.clients} clients; one 10k-row insert: native columns "
         f"{formats['native']:,.0f} rows/s, Arrow {formats['arrow']:,.0f} rows/s"
     )
-    plain = statistics.median(p for p, _ in rounds)
-    ratios = [c["rate"] / p for p, c in rounds]
+    plain = statistics.median(p for p, _, _ in rounds)
+    ratios = [c["rate"] / p for p, c, _ in rounds]
+    direct = statistics.median(d for _, _, d in rounds)
+    direct_ratio = statistics.median(d / p for p, _, d in rounds)
     proto = {
-        key: statistics.median(c[key] for _, c in rounds)
+        key: statistics.median(c[key] for _, c, _ in rounds)
         for key in ("rate", "cpu_per_10k", "inserts", "insert_ms", "retries")
     }
-    proto["peak_rss_mib"] = max(c["peak_rss_mib"] for _, c in rounds)
+    proto["peak_rss_mib"] = max(c["peak_rss_mib"] for _, c, _ in rounds)
     print(
-        f"plain insert and collector (OTLP protobuf) taking turns, {len(rounds)} rounds: "
+        f"plain insert, collector (OTLP protobuf) and straight into otlp_ingest taking turns, "
+        f"{len(rounds)} rounds: "
         + "; ".join(
-            f"{c['rate']:,.0f} / {p:,.0f} spans/s = {c['rate'] / p:.2f} x" for p, c in rounds
+            f"{c['rate']:,.0f} / {p:,.0f} spans/s = {c['rate'] / p:.2f} x "
+            f"(straight in {d / p:.2f} x)"
+            for p, c, d in rounds
         )
         + " (the table: medians; x plain insert: the median of the rounds' ratios)"
     )
@@ -404,6 +437,10 @@ def main() -> None:
          f"{plain:,.0f}", "1.00", f"{plain / limit:.2f}", "-", "-"],
         ["the same, two inserts at a time (as the collector inserts)",
          f"{plain_2:,.0f}", f"{plain_2 / plain:.2f}", f"{plain_2 / limit:.2f}", "-", "-"],
+        ["requests straight into otlp_ingest, ClickHouse maps (no collector)",
+         f"{direct:,.0f}", f"{direct_ratio:.2f}", f"{direct / limit:.2f}", "-", "-"],
+        ["the same, two inserts at a time",
+         f"{direct_2:,.0f}", f"{direct_2 / plain:.2f}", f"{direct_2 / limit:.2f}", "-", "-"],
         ["server-side INSERT ... SELECT, views attached (the limit)",
          f"{limit:,.0f}", f"{limit / plain:.2f}", "1.00", "-", "-"],
     ]  # fmt: skip
