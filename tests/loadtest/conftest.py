@@ -7,7 +7,6 @@ script, on 127.0.0.1 with port 0, and the simulator's printed URL says where it 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -15,21 +14,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from tests.collector.conftest import start_collector
 from tests.conftest import REPO_ROOT
-from tests.http_server import QuietHandler, serving
+from tests.otlp_receiver import OtlpReceiver, receiving
 
 __all__ = ["start_collector"]  # the collector tests' fixture: a real collector, on `store`
 
@@ -125,44 +119,9 @@ def simulator_factory(
         stop(simulator.process)
 
 
-@dataclass
-class OtlpReceiver:
-    """A stand-in OTLP/HTTP collector on loopback that keeps every span it is sent."""
-
-    endpoint: str = ""
-    spans: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(v) for v in value.array_value.values]
-    return getattr(value, kind) if kind else None
-
-
 @pytest.fixture
 def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-
-    class Handler(QuietHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["content-length"]))
-            if self.headers.get("content-encoding") == "gzip":
-                body = gzip.decompress(body)
-            request = ExportTraceServiceRequest.FromString(body)
-            for resource in request.resource_spans:
-                for scope in resource.scope_spans:
-                    for span in scope.spans:
-                        attributes = {a.key: _value(a.value) for a in span.attributes}
-                        receiver.spans.append({"name": span.name, **attributes})
-            reply = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("content-type", "application/x-protobuf")
-            self.send_header("content-length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-    with serving(Handler) as receiver.endpoint:
+    with receiving() as receiver:
         yield receiver
 
 

@@ -14,7 +14,8 @@ import pytest
 
 from loadtest import Capacity, GateOptions, InputError, predict, read_trace
 from loadtest._trace import ArrivalSchedule
-from tests.loadtest.conftest import GateRun, OtlpReceiver, Simulator, child_env
+from tests.loadtest.conftest import GateRun, Simulator, child_env
+from tests.otlp_receiver import OtlpReceiver
 from tracer import semconv
 
 RAMP = {
@@ -84,11 +85,11 @@ def test_every_request_is_traced_with_the_run_id_and_its_stage(
     run = run_gate(
         *("--target", sim.url, "--model", "traced", "--stages", "1:1,2:1"),
         *("--slo", LOOSE, "--max-tokens", "4"),
-        env={"AGENTFLIGHT_ENDPOINT": otlp_receiver.endpoint},
+        env={"AGENTFLIGHT_ENDPOINT": otlp_receiver.url},
     )
     assert run.code == 0, run.stdout + run.stderr
     assert run.report is not None and run.report["warnings"] == []
-    spans = otlp_receiver.spans
+    spans = [{"name": span["name"], **span["attributes"]} for span in otlp_receiver.spans()]
     assert len(spans) == sum(stage["requests"] for stage in run.report["stages"])
     assert {span[semconv.LOADTEST_RUN_ID] for span in spans} == {run.report["run_id"]}
     assert {span[semconv.LOADTEST_STAGE] for span in spans} == {1, 2}

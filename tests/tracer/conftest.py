@@ -9,7 +9,6 @@ servers stand in for an OTLP collector and an OpenAI-compatible streaming API.
 from __future__ import annotations
 
 import gc
-import gzip
 import json
 import socket
 import threading
@@ -21,15 +20,11 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util._once import Once
 
 from tests.http_server import QuietHandler, serving
+from tests.otlp_receiver import OtlpReceiver, receiving
 from tracer import _runtime
 from tracer._inflight import INFLIGHT
 from tracer._runtime import STATE
@@ -107,67 +102,9 @@ def otel_globals() -> Iterator[None]:
 
 
 # --- local HTTP servers -------------------------------------------------------------------
-def _any_value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind == "array_value":
-        return tuple(_any_value(v) for v in value.array_value.values)
-    return getattr(value, kind) if kind else None
-
-
-@dataclass
-class OtlpReceiver:
-    """A minimal OTLP/HTTP collector: decodes every POST /v1/traces with opentelemetry-proto."""
-
-    url: str = ""
-    requests: list[tuple[dict[str, str], ExportTraceServiceRequest]] = field(default_factory=list)
-
-    def spans(self) -> list[dict[str, Any]]:
-        """Every received span as ``{name, attributes, resource}``."""
-        out = []
-        for _, request in self.requests:
-            for resource_spans in request.resource_spans:
-                resource = {a.key: _any_value(a.value) for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        out.append(
-                            {
-                                "name": span.name,
-                                "attributes": {a.key: _any_value(a.value) for a in span.attributes},
-                                "resource": resource,
-                                "scope": scope_spans.scope.name,
-                            }
-                        )
-        return out
-
-    def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
-        """The received spans, once there are at least ``count`` of them."""
-        deadline = time.monotonic() + timeout
-        while len(self.spans()) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self.spans()
-
-
 @pytest.fixture
 def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver()
-
-    class Handler(QuietHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.headers.get("Content-Encoding") == "gzip":
-                body = gzip.decompress(body)
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            receiver.requests.append(({**headers, "path": self.path}, request))
-            payload = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    with serving(Handler) as receiver.url:
+    with receiving() as receiver:
         yield receiver
 
 
