@@ -44,6 +44,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -200,26 +201,34 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return total
 
 
+def timed_inserts(
+    store: Store, insert: Callable[[Any], None], batches: list[Any], rows: int, concurrency: int
+) -> float:
+    """rows/s of ``insert`` over ``batches``, ``concurrency`` at a time, into empty tables
+    (after one untimed insert of the first batch); every row is checked queryable."""
+    insert(batches[0])  # warm-up, not timed
+    store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
+    store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(insert, batches))
+    elapsed = time.perf_counter() - started
+    assert count(store) == rows, (count(store), rows)
+    store.close()
+    return rows / elapsed
+
+
 def plain_insert(url: str, rows: list[list[Any]], batch: int, concurrency: int = 1) -> float:
     """rows/s of plain inserts of ``batch`` rows, ``concurrency`` of them at a time."""
     store = Store.connect(url, database=f"bench_plain_{concurrency}")
-    store.insert_spans(rows[:batch], column_oriented=False)  # warm-up, not timed
-    store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
-    store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
 
-    def insert(start: int) -> None:
+    def insert(part: list[list[Any]]) -> None:
         store.client.insert(
-            "otel_traces", rows[start : start + batch], column_names=list(OTEL_TRACES_COLUMNS),
-            database=store.database,
-        )  # fmt: skip
+            "otel_traces", part, column_names=list(OTEL_TRACES_COLUMNS), database=store.database
+        )
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(insert, range(0, len(rows), batch)))
-    elapsed = time.perf_counter() - started
-    assert count(store) == len(rows), (count(store), len(rows))
-    store.close()
-    return len(rows) / elapsed
+    batches = [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    return timed_inserts(store, insert, batches, len(rows), concurrency)
 
 
 def direct_insert(url: str, bodies: list[bytes], batch: int, concurrency: int = 1) -> float:
@@ -232,17 +241,8 @@ def direct_insert(url: str, bodies: list[bytes], batch: int, concurrency: int = 
     per_insert = max(batch // SPANS_PER_REQUEST, 1)
     messages = [Envelope(b, None, SPANS_PER_REQUEST).message() for b in bodies]
     inserts = [b"".join(messages[i : i + per_insert]) for i in range(0, len(messages), per_insert)]
-    store.insert_protobuf(inserts[0])  # warm-up, not timed
-    store.command("TRUNCATE TABLE {db:Identifier}.otel_traces")
-    store.command("TRUNCATE TABLE {db:Identifier}.genai_spans")
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(store.insert_protobuf, inserts))
-    elapsed = time.perf_counter() - started
     spans = len(bodies) * SPANS_PER_REQUEST
-    assert count(store) == spans, (count(store), spans)
-    store.close()
-    return spans / elapsed
+    return timed_inserts(store, store.insert_protobuf, inserts, spans, concurrency)
 
 
 def insert_formats(url: str, bodies: list[bytes], rows: list[list[Any]]) -> dict[str, float]:

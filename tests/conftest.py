@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from collector import ServerInfo, Store, embedded
+from tests.otlp_receiver import OtlpReceiver, receiving
 from tests.reliability.harness import ROWS_FILE_ENV, SOAK, Row, table
 
 # Internal errors of the tracer raise under the test suite instead of being swallowed.
@@ -74,3 +75,10 @@ def store(clickhouse_url: str) -> Iterator[Store]:
     yield s
     s.command("DROP DATABASE IF EXISTS {db:Identifier} SYNC")
     s.close()
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """A stand-in OTLP/HTTP collector on loopback (``tests/otlp_receiver.py``)."""
+    with receiving() as receiver:
+        yield receiver

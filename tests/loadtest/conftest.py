@@ -23,7 +23,6 @@ import pytest
 
 from tests.collector.conftest import start_collector
 from tests.conftest import REPO_ROOT
-from tests.otlp_receiver import OtlpReceiver, receiving
 
 __all__ = ["start_collector"]  # the collector tests' fixture: a real collector, on `store`
 
@@ -117,12 +116,6 @@ def simulator_factory(
     yield factory
     for simulator in started:
         stop(simulator.process)
-
-
-@pytest.fixture
-def otlp_receiver() -> Iterator[OtlpReceiver]:
-    with receiving() as receiver:
-        yield receiver
 
 
 @dataclass

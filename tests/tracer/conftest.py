@@ -24,7 +24,6 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util._once import Once
 
 from tests.http_server import QuietHandler, serving
-from tests.otlp_receiver import OtlpReceiver, receiving
 from tracer import _runtime
 from tracer._inflight import INFLIGHT
 from tracer._runtime import STATE
@@ -102,10 +101,6 @@ def otel_globals() -> Iterator[None]:
 
 
 # --- local HTTP servers -------------------------------------------------------------------
-@pytest.fixture
-def otlp_receiver() -> Iterator[OtlpReceiver]:
-    with receiving() as receiver:
-        yield receiver
 
 
 @pytest.fixture
